@@ -1,0 +1,164 @@
+/**
+ * Checkpoint directories. A checkpoint is a directory holding
+ *   config.json            what the model is (family config), its tokenizer, the run config, provenance
+ *   model.safetensors      the weights, by schema name
+ *   optimizer.safetensors  optimizer state (optional: present in training checkpoints)
+ *   trainer.json           where training stands: step, tokens, FLOPs, elapsed time (optional)
+ * A run directory holds `checkpoint/` (the latest, swapped in atomically as a whole), `metrics.jsonl` and
+ * `run.json`. Commands that read a model accept either.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import {FileFormatError, InputError} from '../errors.js'
+import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
+import {type Schema, numel} from '../model/schema.js'
+import type {TrainConfig} from '../train/config.js'
+import {commitDirAtomic, recoverDir, writeFileAtomic} from './atomic.js'
+import {readSafetensors, writeSafetensors} from './safetensors.js'
+
+export const CHECKPOINT_FORMAT = 'ligo-checkpoint'
+export const CHECKPOINT_VERSION = 1
+
+export type Weights = Map<string, Float32Array>
+
+export interface TrainerState {
+  step: number
+  tokens: number
+  flops: number
+  elapsed_s: number
+  optimizer: string
+  /** Identity of the data the run trains on, so resume can refuse other data. */
+  data?: {dir: string; sha256: string}
+}
+
+export interface CheckpointMeta {
+  format: typeof CHECKPOINT_FORMAT
+  version: number
+  model: ModelConfig
+  tokenizer: object
+  train?: TrainConfig
+  provenance: Record<string, unknown>
+}
+
+export interface Checkpoint {
+  dir: string
+  meta: CheckpointMeta
+  schema: Schema
+  weights: Weights
+  optimizer?: Map<string, Float32Array>
+  trainer?: TrainerState
+}
+
+/** The checkpoint directory for a path that names a checkpoint or a run directory. */
+export function resolveCheckpointDir(p: string): string {
+  for (const dir of [p, path.join(p, 'checkpoint')]) {
+    if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) recoverDir(dir)
+    if (fs.existsSync(path.join(dir, 'config.json'))) return dir
+  }
+  if (!fs.existsSync(p)) throw new InputError(`${p}: no such checkpoint or run directory`)
+  throw new InputError(`${p}: not a checkpoint (expected ${p}/config.json or ${p}/checkpoint/config.json)`)
+}
+
+export function readMeta(dir: string): CheckpointMeta {
+  const file = path.join(dir, 'config.json')
+  let raw: any
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (error) {
+    throw new FileFormatError(file, `cannot read checkpoint config: ${(error as Error).message}`)
+  }
+  if (raw?.format !== CHECKPOINT_FORMAT) throw new FileFormatError(file, `format is ${JSON.stringify(raw?.format)}, expected "${CHECKPOINT_FORMAT}"`)
+  if (raw.version !== CHECKPOINT_VERSION) throw new FileFormatError(file, `version ${raw.version} is not supported (expected ${CHECKPOINT_VERSION})`)
+  if (typeof raw.tokenizer !== 'object' || raw.tokenizer === null) throw new FileFormatError(file, "missing 'tokenizer'")
+  return {...raw, model: modelConfig(raw.model, file)}
+}
+
+/** Loads a checkpoint strictly: every schema tensor must be present with its exact shape, and nothing else. */
+export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Checkpoint {
+  const dir = resolveCheckpointDir(p)
+  const meta = readMeta(dir)
+  const schema = schemaOf(meta.model)
+  const modelFile = path.join(dir, 'model.safetensors')
+  const st = readSafetensors(modelFile)
+  const weights: Weights = new Map()
+  const missing: string[] = []
+  const problems: string[] = []
+  for (const spec of schema) {
+    const t = st.tensors.get(spec.name)
+    if (!t) {
+      missing.push(spec.name)
+      continue
+    }
+    if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i]))
+      problems.push(`${spec.name} has shape [${t.shape}], expected [${spec.shape}]`)
+    else if (!(t.data instanceof Float32Array)) problems.push(`${spec.name} has dtype ${t.dtype}, expected a float type`)
+    else weights.set(spec.name, t.data)
+  }
+  const known = new Set(schema.map((s) => s.name))
+  const unexpected = [...st.tensors.keys()].filter((k) => !known.has(k))
+  if (missing.length > 0) problems.push(`missing tensors: ${missing.join(', ')}`)
+  if (unexpected.length > 0) problems.push(`unexpected tensors: ${unexpected.join(', ')}`)
+  if (problems.length > 0) throw new FileFormatError(modelFile, `does not match the model in config.json: ${problems.join('; ')}`)
+
+  const ckpt: Checkpoint = {dir, meta, schema, weights}
+  const trainerFile = path.join(dir, 'trainer.json')
+  if (fs.existsSync(trainerFile)) {
+    try {
+      ckpt.trainer = JSON.parse(fs.readFileSync(trainerFile, 'utf8')) as TrainerState
+    } catch (error) {
+      throw new FileFormatError(trainerFile, `cannot read trainer state: ${(error as Error).message}`)
+    }
+  }
+  const optFile = path.join(dir, 'optimizer.safetensors')
+  if (opts.optimizer && fs.existsSync(optFile)) {
+    const os = readSafetensors(optFile)
+    ckpt.optimizer = new Map()
+    for (const [k, t] of os.tensors) {
+      if (!(t.data instanceof Float32Array)) throw new FileFormatError(optFile, `${k} has dtype ${t.dtype}, expected a float type`)
+      ckpt.optimizer.set(k, t.data)
+    }
+  }
+  return ckpt
+}
+
+export interface SaveOptions {
+  meta: CheckpointMeta
+  weights: Weights
+  optimizer?: Map<string, Float32Array>
+  trainer?: TrainerState
+  /** Extra files to place in the checkpoint (name → bytes or a safetensors map). */
+  extra?: Record<string, string | Uint8Array>
+}
+
+/**
+ * Writes a complete checkpoint to a temporary directory beside `dir`, then swaps it in atomically: a crash at
+ * any moment leaves either the previous checkpoint or the new one, never a mix.
+ */
+export function saveCheckpoint(dir: string, o: SaveOptions): void {
+  const schema = schemaOf(o.meta.model)
+  for (const spec of schema) {
+    const w = o.weights.get(spec.name)
+    if (!w) throw new Error(`saveCheckpoint: no weights for ${spec.name}`)
+    if (w.length !== numel(spec.shape)) throw new Error(`saveCheckpoint: ${spec.name} has ${w.length} values, expected ${numel(spec.shape)}`)
+  }
+  const parent = path.dirname(path.resolve(dir))
+  fs.mkdirSync(parent, {recursive: true})
+  const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${process.pid}-${Date.now()}`)
+  fs.mkdirSync(tmp)
+  try {
+    writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(o.meta, null, 2) + '\n')
+    const tensors = new Map(schema.map((s) => [s.name, {shape: s.shape, data: o.weights.get(s.name)!}]))
+    writeSafetensors(path.join(tmp, 'model.safetensors'), tensors, {metadata: {format: 'pt', producer: 'ligo'}})
+    if (o.optimizer) {
+      const opt = new Map([...o.optimizer].map(([k, v]) => [k, {shape: [v.length], data: v}]))
+      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), opt, {metadata: {producer: 'ligo'}})
+    }
+    if (o.trainer) writeFileAtomic(path.join(tmp, 'trainer.json'), JSON.stringify(o.trainer, null, 2) + '\n')
+    for (const [name, data] of Object.entries(o.extra ?? {})) writeFileAtomic(path.join(tmp, name), data)
+    commitDirAtomic(tmp, dir)
+  } catch (error) {
+    fs.rmSync(tmp, {recursive: true, force: true})
+    throw error
+  }
+}

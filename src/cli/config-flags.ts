@@ -1,0 +1,58 @@
+/** Flags shared by commands that take a run config (train, demo, bench): the preset/file and its overrides. */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {Flags} from '@oclif/core'
+
+import {InputError} from '../errors.js'
+import type {Overrides} from '../train/config.js'
+
+/** The configs/ directory shipped with the package. */
+export const PRESET_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'configs')
+
+/** A --config value: a path to a YAML/JSON file, or the name of a preset in configs/ (e.g. `gpt-tiny`). */
+export function resolveConfigPath(value: string): string {
+  if (fs.existsSync(value)) return value
+  const preset = path.join(PRESET_DIR, value.endsWith('.yaml') ? value : `${value}.yaml`)
+  if (fs.existsSync(preset)) return preset
+  const presets = fs.existsSync(PRESET_DIR) ? fs.readdirSync(PRESET_DIR).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -5)) : []
+  throw new InputError(`--config ${value}: no such file, and no such preset (presets: ${presets.join(', ')})`)
+}
+
+export const overrideFlags = {
+  steps: Flags.integer({min: 1, description: 'optimizer steps (train.steps)', helpGroup: 'OVERRIDES'}),
+  batch: Flags.integer({min: 1, description: 'sequences per micro-batch (train.batch)', helpGroup: 'OVERRIDES'}),
+  seq: Flags.integer({min: 1, description: 'tokens per sequence (train.seq)', helpGroup: 'OVERRIDES'}),
+  accum: Flags.integer({min: 1, description: 'micro-batches per step (train.accum)', helpGroup: 'OVERRIDES'}),
+  lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), description: 'peak learning rate (train.lr)', helpGroup: 'OVERRIDES'})(),
+  warmup: Flags.integer({min: 0, description: 'warmup steps (train.warmup)', helpGroup: 'OVERRIDES'}),
+  schedule: Flags.option({options: ['cosine', 'linear', 'constant'] as const, description: 'LR decay (train.schedule)', helpGroup: 'OVERRIDES'})(),
+  'weight-decay': Flags.custom<number>({parse: async (s) => nonNegative('--weight-decay', s), description: 'decoupled weight decay (train.weight_decay)', helpGroup: 'OVERRIDES'})(),
+  'grad-clip': Flags.custom<number>({parse: async (s) => nonNegative('--grad-clip', s), description: 'global-norm clip, 0 = off (train.grad_clip)', helpGroup: 'OVERRIDES'})(),
+  'eval-every': Flags.integer({min: 0, description: 'evaluate every N steps (train.eval_every)', helpGroup: 'OVERRIDES'}),
+  'save-every': Flags.integer({min: 0, description: 'checkpoint every N steps (train.save_every)', helpGroup: 'OVERRIDES'}),
+  seed: Flags.integer({min: 0, description: 'random seed (train.seed)', helpGroup: 'OVERRIDES'}),
+  layers: Flags.integer({min: 1, description: 'number of blocks (model.n_layer)', helpGroup: 'OVERRIDES'}),
+  'd-model': Flags.integer({min: 1, description: 'residual width (model.d_model)', helpGroup: 'OVERRIDES'}),
+  heads: Flags.integer({min: 1, description: 'attention heads (model.n_head)', helpGroup: 'OVERRIDES'}),
+  ffn: Flags.integer({min: 1, description: 'FFN width (model.d_ffn)', helpGroup: 'OVERRIDES'}),
+}
+
+export function overridesFrom(flags: Record<string, unknown>): Overrides {
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(overrideFlags)) if (flags[k] !== undefined) out[k] = flags[k]
+  return out as Overrides
+}
+
+function positive(flag: string, s: string): number {
+  const v = Number(s)
+  if (!Number.isFinite(v) || v <= 0) throw new InputError(`${flag} ${s}: expected a number > 0`)
+  return v
+}
+
+function nonNegative(flag: string, s: string): number {
+  const v = Number(s)
+  if (!Number.isFinite(v) || v < 0) throw new InputError(`${flag} ${s}: expected a number ≥ 0`)
+  return v
+}

@@ -1,0 +1,110 @@
+import * as path from 'node:path'
+
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, duration, fmt} from '../cli/base.js'
+import {overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-flags.js'
+import {onStopSignals} from '../cli/signals.js'
+import {loadCheckpoint} from '../checkpoints/checkpoint.js'
+import {InputError} from '../errors.js'
+import {type RunConfig, readConfigFile, resolveRunConfig} from '../train/config.js'
+import {type TrainResult, train} from '../train/trainer.js'
+
+export default class Train extends BaseCommand {
+  static summary = 'Train a model: from scratch (a config), from a checkpoint (e.g. a grown model), or resume a run.'
+  static description = `Writes OUT/checkpoint (atomically replaced at every save), OUT/metrics.jsonl (one JSON object per step: step, tokens, flops, loss, lr, grad_norm, tokens_per_s, elapsed_s, val_loss at evaluations) and OUT/run.json.
+SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--resume OUT\` continues bit-for-bit.`
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %> --config configs/gpt-tiny.yaml --data data/brown -o runs/tiny',
+    '<%= config.bin %> <%= command.id %> --config gpt-tiny --data data/brown -o runs/tiny --steps 500 --lr 0.002',
+    '<%= config.bin %> <%= command.id %> --resume runs/tiny',
+    '<%= config.bin %> <%= command.id %> --resume runs/tiny --steps 4000   # extend a finished run',
+    '<%= config.bin %> <%= command.id %> runs/grown --data data/brown --steps 2000 -o runs/grown-trained',
+  ]
+
+  static args = {
+    checkpoint: Args.string({description: 'start from this checkpoint (its model and weights) instead of a fresh init', required: false}),
+  }
+
+  static flags = {
+    config: Flags.string({char: 'c', description: 'YAML/JSON run config, or a preset name from configs/ (gpt-tiny, gpt-micro, ...)'}),
+    data: Flags.string({char: 'd', description: 'prepared data directory (ligo data prepare)'}),
+    out: Flags.string({char: 'o', description: 'run directory to create'}),
+    resume: Flags.string({description: 'resume the run in this directory from its last checkpoint', exclusive: ['out', 'config', 'checkpoint']}),
+    force: Flags.boolean({description: 'overwrite a non-empty output directory', default: false}),
+    ...overrideFlags,
+  }
+
+  async run(): Promise<TrainResult> {
+    const {args, flags} = await this.parse(Train)
+    const info = await this.useBackend(flags.backend)
+    const overrides = overridesFrom(flags)
+    let config: RunConfig
+    let outDir: string
+    let dataDir = flags.data
+    let from
+    if (flags.resume) {
+      outDir = flags.resume
+      const ck = loadCheckpoint(outDir)
+      if (!ck.meta.train) throw new InputError(`--resume ${outDir}: not a training run`)
+      config = {model: ck.meta.model, train: {...ck.meta.train, steps: flags.steps ?? ck.meta.train.steps}}
+      dataDir ??= ck.trainer?.data?.dir
+    } else {
+      if (!flags.out) throw new InputError('missing --out (-o): the run directory to create')
+      outDir = flags.out
+      const raw = flags.config ? readConfigFile(resolveConfigPath(flags.config)) : {}
+      if (args.checkpoint) {
+        from = loadCheckpoint(args.checkpoint)
+        for (const k of ['layers', 'd-model', 'heads', 'ffn'] as const)
+          if (flags[k] !== undefined) throw new InputError(`--${k} cannot change the model of checkpoint ${args.checkpoint}; use \`ligo grow\``)
+        config = resolveRunConfig({...raw, model: {...from.meta.model}}, overrides, flags.config)
+      } else {
+        config = resolveRunConfig(raw, overrides, flags.config)
+      }
+    }
+    if (!dataDir) throw new InputError('missing --data (-d): a directory made by `ligo data prepare`')
+
+    const stop = new AbortController()
+    const restore = onStopSignals(() => {
+      this.note('stopping: saving a checkpoint at the end of this step (signal again to quit at once)')
+      stop.abort()
+    })
+    let firstStep = 0
+    try {
+      const result = await train({
+        config,
+        dataDir,
+        outDir,
+        resume: Boolean(flags.resume),
+        force: flags.force,
+        from,
+        signal: stop.signal,
+        provenance: {backend: info.name, argv: process.argv.slice(2).join(' ')},
+        onEvent: (e) => {
+          if (e.kind === 'start') {
+            firstStep = e.step
+            this.note(`${e.resumed ? 'resuming' : 'training'} ${fmt(e.params)} parameters on ${info.name}: step ${e.step}/${e.steps}, ${fmt(e.flopsPerToken)} FLOPs/token`)
+          } else if (e.kind === 'step') {
+            const r = e.row
+            this.progress(`step ${r.step}/${e.steps}  loss ${r.loss.toFixed(4)}  lr ${r.lr.toExponential(2)}  ${fmt(r.tokens_per_s)} tok/s  ETA ${duration(e.etaS)}`)
+          } else if (e.kind === 'eval') {
+            this.progressDone()
+            this.note(`step ${e.step}: val loss ${e.result.loss.toFixed(4)}  ppl ${e.result.perplexity.toFixed(2)}  ${e.result.bits_per_byte.toFixed(3)} bits/byte`)
+          }
+        },
+      })
+      this.progressDone()
+      const where = path.join(outDir, 'checkpoint')
+      if (result.interrupted) {
+        this.note(`stopped at step ${result.step}/${result.steps}; checkpoint saved in ${where}; continue with: ligo train --resume ${outDir}`)
+        process.exitCode = 130
+      } else {
+        this.log(`done: ${result.step - firstStep} steps, final loss ${result.final_loss.toFixed(4)}, val loss ${result.val?.loss.toFixed(4)}, ${fmt(result.tokens_per_s)} tokens/s; checkpoint in ${where}`)
+      }
+      return result
+    } finally {
+      restore()
+    }
+  }
+}

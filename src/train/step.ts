@@ -1,0 +1,49 @@
+/**
+ * One forward/backward pass over flat weights. The weights stay plain Float32Arrays owned by the caller (the
+ * optimizer updates them in place); each pass wraps them as tensors for its duration only.
+ */
+import * as tf from '@tensorflow/tfjs-core'
+
+import {type ModelConfig, lossOf} from '../model/index.js'
+import type {Schema} from '../model/schema.js'
+
+export type Weights = Map<string, Float32Array>
+
+export interface Batch {
+  inputs: Int32Array
+  targets: Int32Array
+  batch: number
+  seq: number
+}
+
+/**
+ * Loss and gradients of one batch. Gradients are added into `accum` (allocated on first use) scaled by
+ * `scale`, so micro-batches accumulate without extra copies. Returns the loss.
+ */
+export function lossAndGrads(c: ModelConfig, schema: Schema, weights: Weights, b: Batch, accum: Weights, scale = 1): number {
+  const names = schema.map((s) => s.name)
+  return tf.tidy(() => {
+    const inputs = schema.map((s) => tf.tensor(weights.get(s.name)!, s.shape, 'float32'))
+    const f = (...ts: tf.Tensor[]) => lossOf(c, new Map(names.map((n, i) => [n, ts[i]])), b.inputs, b.targets, b.batch, b.seq)
+    const {value, grads} = tf.valueAndGrads(f)(inputs)
+    for (let i = 0; i < names.length; i++) {
+      const g = grads[i].dataSync() as Float32Array
+      let acc = accum.get(names[i])
+      if (!acc) {
+        acc = new Float32Array(g.length)
+        accum.set(names[i], acc)
+      }
+      if (scale === 1) for (let j = 0; j < g.length; j++) acc[j] += g[j]
+      else for (let j = 0; j < g.length; j++) acc[j] += scale * g[j]
+    }
+    return value.dataSync()[0]
+  })
+}
+
+/** Mean loss of one batch, forward only. */
+export function lossOnly(c: ModelConfig, schema: Schema, weights: Weights, b: Batch): number {
+  return tf.tidy(() => {
+    const p = new Map(schema.map((s) => [s.name, tf.tensor(weights.get(s.name)!, s.shape, 'float32')]))
+    return lossOf(c, p, b.inputs, b.targets, b.batch, b.seq).dataSync()[0]
+  })
+}

@@ -1,0 +1,267 @@
+/**
+ * The training loop: AdamW with warmup + decay, global-norm clipping, gradient accumulation, periodic
+ * evaluation, a JSONL metrics log, atomic checkpoints, and exact resume.
+ *
+ * Determinism: weights are initialised from the seed; the batch at (step, micro-batch) is a pure function of the
+ * seed (src/data/batches.ts); the schedule is a pure function of the step. A resumed run therefore continues
+ * bit-for-bit as if it had never stopped: the checkpoint holds the weights, the optimizer moments and the step.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import {appendLineDurable, ensureOutputDir, writeFileAtomic} from '../checkpoints/atomic.js'
+import {
+  type Checkpoint, type CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type TrainerState, loadCheckpoint, saveCheckpoint,
+} from '../checkpoints/checkpoint.js'
+import {acquireLock} from '../checkpoints/lock.js'
+import {BatchSampler} from '../data/batches.js'
+import {type DataDir, loadDataDir} from '../data/prepare.js'
+import {DivergenceError, InputError} from '../errors.js'
+import {schemaOf} from '../model/index.js'
+import {initWeights} from '../model/init.js'
+import {AdamW} from '../optim/adamw.js'
+import {clipGlobalNorm} from '../optim/clip.js'
+import {lrAt} from '../optim/schedule.js'
+import type {RunConfig} from './config.js'
+import {type EvalResult, evaluate} from './eval.js'
+import {trainFlopsPerToken} from './flops.js'
+import {type Weights, lossAndGrads} from './step.js'
+
+export interface MetricsRow {
+  step: number
+  tokens: number
+  flops: number
+  loss: number
+  lr: number
+  grad_norm: number
+  tokens_per_s: number
+  elapsed_s: number
+  val_loss?: number
+  val_bpb?: number
+}
+
+export type TrainEvent =
+  | {kind: 'start'; step: number; steps: number; params: number; flopsPerToken: number; resumed: boolean}
+  | {kind: 'step'; row: MetricsRow; steps: number; etaS: number}
+  | {kind: 'eval'; step: number; result: EvalResult}
+  | {kind: 'save'; step: number; dir: string}
+
+export interface TrainJob {
+  config: RunConfig
+  dataDir: string
+  outDir: string
+  /** Continue the run in outDir from its checkpoint. */
+  resume?: boolean
+  /** Overwrite a non-empty outDir. */
+  force?: boolean
+  /** Start from these weights instead of a fresh init (e.g. a grown checkpoint). */
+  from?: Checkpoint
+  /** Free-form provenance recorded in every checkpoint (backend, command line, source checkpoint...). */
+  provenance?: Record<string, unknown>
+  /** Abort to stop at the next step boundary; a checkpoint is saved first. */
+  signal?: AbortSignal
+  onEvent?: (e: TrainEvent) => void
+}
+
+export interface TrainResult {
+  outDir: string
+  checkpointDir: string
+  step: number
+  steps: number
+  interrupted: boolean
+  final_loss: number
+  val?: EvalResult
+  tokens: number
+  flops: number
+  elapsed_s: number
+  tokens_per_s: number
+}
+
+export async function train(job: TrainJob): Promise<TrainResult> {
+  const out = job.outDir
+  const ckptDir = path.join(out, 'checkpoint')
+  let cfg = job.config
+  let resumed: Checkpoint | undefined
+  if (job.resume) {
+    if (!fs.existsSync(path.join(ckptDir, 'config.json')) && !fs.existsSync(ckptDir))
+      throw new InputError(`--resume: ${out} has no checkpoint to resume from (expected ${ckptDir})`)
+    resumed = loadCheckpoint(ckptDir, {optimizer: true})
+    if (!resumed.meta.train || !resumed.trainer) throw new InputError(`--resume: ${ckptDir} is not a training checkpoint (no trainer.json)`)
+    // The run's own config wins; only the number of steps may be extended.
+    cfg = {model: resumed.meta.model, train: {...resumed.meta.train, steps: job.config.train.steps}}
+  } else {
+    ensureOutputDir(out, {force: job.force})
+  }
+  fs.mkdirSync(out, {recursive: true})
+  const lock = acquireLock(out)
+  try {
+    return await runLoop(job, cfg, resumed)
+  } finally {
+    lock.release()
+  }
+}
+
+async function runLoop(job: TrainJob, cfg: RunConfig, resumed?: Checkpoint): Promise<TrainResult> {
+  const {model: mc, train: tc} = cfg
+  const out = job.outDir
+  const ckptDir = path.join(out, 'checkpoint')
+  const metricsFile = path.join(out, 'metrics.jsonl')
+  const data: DataDir = loadDataDir(job.dataDir)
+  try {
+    return await loop(job, cfg, data, resumed)
+  } finally {
+    data.close()
+  }
+}
+
+async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Checkpoint): Promise<TrainResult> {
+  const {model: mc, train: tc} = cfg
+  const out = job.outDir
+  const ckptDir = path.join(out, 'checkpoint')
+  const metricsFile = path.join(out, 'metrics.jsonl')
+  const vocab = data.meta.vocabSize
+  if (vocab > mc.vocab_size)
+    throw new InputError(`${job.dataDir}: the tokenizer has ${vocab} tokens but the model's vocab_size is ${mc.vocab_size}`)
+  const schema = schemaOf(mc)
+  const flopsPerToken = trainFlopsPerToken(mc, schema, tc.seq)
+  const tokensPerStep = tc.batch * tc.seq * tc.accum
+
+  let weights: Weights
+  const opt = new AdamW(schema, tc)
+  let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: job.dataDir, sha256: data.meta.splits.train.sha256}}
+  if (resumed) {
+    if (resumed.trainer!.data && resumed.trainer!.data.sha256 !== data.meta.splits.train.sha256)
+      throw new InputError(`--resume: ${job.dataDir} is not the data this run was trained on (token hash differs)`)
+    if (resumed.trainer!.optimizer !== tc.optimizer)
+      throw new InputError(`--resume: the run used optimizer '${resumed.trainer!.optimizer}', not '${tc.optimizer}'`)
+    weights = resumed.weights
+    if (!resumed.optimizer) throw new InputError(`--resume: ${ckptDir} has no optimizer.safetensors`)
+    opt.loadState(resumed.optimizer, resumed.trainer!.step)
+    state = {...resumed.trainer!, data: state.data}
+    truncateMetrics(metricsFile, state.step)
+  } else {
+    weights = job.from ? cloneWeights(job.from.weights) : initWeights(schema, tc.seed)
+    writeFileAtomic(path.join(out, 'run.json'), JSON.stringify({config: cfg, data: job.dataDir, provenance: job.provenance ?? {}}, null, 2) + '\n')
+    writeFileAtomic(metricsFile, '')
+  }
+
+  const meta: CheckpointMeta = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    model: mc,
+    tokenizer: data.meta.tokenizer,
+    train: tc,
+    provenance: {...(resumed?.meta.provenance ?? {}), ...(job.provenance ?? {}), ...(job.from ? {init_from: job.from.dir} : {})},
+  }
+  const save = () => {
+    saveCheckpoint(ckptDir, {meta, weights, optimizer: opt.stateTensors(), trainer: state})
+    job.onEvent?.({kind: 'save', step: state.step, dir: ckptDir})
+  }
+  const runEval = (): EvalResult => {
+    const r = evaluate(mc, schema, weights, data.val, {batch: tc.batch, seq: tc.seq, maxBatches: tc.eval_batches, bytesPerToken: data.meta.bytesPerToken})
+    job.onEvent?.({kind: 'eval', step: state.step, result: r})
+    return r
+  }
+
+  const params = schema.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0)
+  job.onEvent?.({kind: 'start', step: state.step, steps: tc.steps, params, flopsPerToken, resumed: Boolean(resumed)})
+  const sampler = new BatchSampler(data.train, {batch: tc.batch, seq: tc.seq, seed: tc.seed})
+  let lastLoss = Number.NaN
+  let lastVal: EvalResult | undefined
+  let interrupted = false
+  const t0 = performance.now()
+  const elapsed0 = state.elapsed_s
+  const step0 = state.step
+
+  while (state.step < tc.steps) {
+    if (job.signal?.aborted) {
+      interrupted = true
+      break
+    }
+    const tStep = performance.now()
+    const lr = lrAt(state.step, tc)
+    const grads: Weights = new Map()
+    let loss = 0
+    for (let micro = 0; micro < tc.accum; micro++) {
+      const b = sampler.sample(state.step, micro)
+      loss += lossAndGrads(mc, schema, weights, {inputs: b.inputs, targets: b.targets, batch: tc.batch, seq: tc.seq}, grads, 1 / tc.accum) / tc.accum
+    }
+    if (!Number.isFinite(loss)) throw new DivergenceError(`loss is ${loss} at step ${state.step + 1}; the last good checkpoint is kept in ${ckptDir}`)
+    for (const [name, g] of grads) {
+      if (!allFinite(g)) throw new DivergenceError(`gradient of ${name} has NaN/Inf at step ${state.step + 1}; the last good checkpoint is kept in ${ckptDir}`)
+    }
+    const gradNorm = clipGlobalNorm(grads.values(), tc.grad_clip)
+    opt.update(weights, grads, lr)
+    state.step++
+    state.tokens += tokensPerStep
+    state.flops += flopsPerToken * tokensPerStep
+    const now = performance.now()
+    state.elapsed_s = elapsed0 + (now - t0) / 1000
+    lastLoss = loss
+    const row: MetricsRow = {
+      step: state.step,
+      tokens: state.tokens,
+      flops: state.flops,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens_per_s: tokensPerStep / ((now - tStep) / 1000),
+      elapsed_s: state.elapsed_s,
+    }
+    const last = state.step === tc.steps
+    if ((tc.eval_every > 0 && state.step % tc.eval_every === 0) || last) {
+      lastVal = runEval()
+      row.val_loss = lastVal.loss
+      row.val_bpb = lastVal.bits_per_byte
+    }
+    appendLineDurable(metricsFile, JSON.stringify(row))
+    const done = state.step - step0
+    const etaS = ((state.elapsed_s - elapsed0) / done) * (tc.steps - state.step)
+    job.onEvent?.({kind: 'step', row, steps: tc.steps, etaS})
+    if ((tc.save_every > 0 && state.step % tc.save_every === 0) || last) save()
+    // Yield to the event loop so signal handlers can run between steps.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  if (interrupted || state.step === step0) save()
+  if (!lastVal && !interrupted) lastVal = runEval()
+  const secs = state.elapsed_s - elapsed0
+  return {
+    outDir: job.outDir,
+    checkpointDir: ckptDir,
+    step: state.step,
+    steps: tc.steps,
+    interrupted,
+    final_loss: lastLoss,
+    val: lastVal,
+    tokens: state.tokens,
+    flops: state.flops,
+    elapsed_s: state.elapsed_s,
+    tokens_per_s: secs > 0 ? ((state.step - step0) * tokensPerStep) / secs : 0,
+  }
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false
+  return true
+}
+
+function cloneWeights(w: Weights): Weights {
+  return new Map([...w].map(([k, v]) => [k, Float32Array.from(v)]))
+}
+
+/** Drops metric rows logged after the checkpoint a run resumes from (they will be logged again). */
+function truncateMetrics(file: string, step: number): void {
+  if (!fs.existsSync(file)) return
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      if (!line.trim()) return false
+      try {
+        return (JSON.parse(line) as MetricsRow).step <= step
+      } catch {
+        return false // a torn last line from a killed run
+      }
+    })
+  writeFileAtomic(file, kept.map((l) => l + '\n').join(''))
+}
