@@ -14,7 +14,7 @@ import {FileFormatError, InputError} from '../errors.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import type {TrainConfig} from '../train/config.js'
-import {commitDirAtomic, recoverDir, writeFileAtomic} from './atomic.js'
+import {commitDirAtomic, resolveCommittedDir, writeFileAtomic} from './atomic.js'
 import {readSafetensors, writeSafetensors} from './safetensors.js'
 
 export const CHECKPOINT_FORMAT = 'ligo-checkpoint'
@@ -50,11 +50,15 @@ export interface Checkpoint {
   trainer?: TrainerState
 }
 
-/** The checkpoint directory for a path that names a checkpoint or a run directory. */
+/**
+ * The checkpoint directory for a path that names a checkpoint or a run directory. Read-only: if a save was
+ * interrupted mid-swap it returns whichever complete copy exists (the run that owns the directory repairs it
+ * with `recoverDir` under its lock).
+ */
 export function resolveCheckpointDir(p: string): string {
   for (const dir of [p, path.join(p, 'checkpoint')]) {
-    if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) recoverDir(dir)
-    if (fs.existsSync(path.join(dir, 'config.json'))) return dir
+    const committed = resolveCommittedDir(dir)
+    if (committed && fs.existsSync(path.join(committed, 'config.json'))) return committed
   }
   if (!fs.existsSync(p)) throw new InputError(`${p}: no such checkpoint or run directory`)
   throw new InputError(`${p}: not a checkpoint (expected ${p}/config.json or ${p}/checkpoint/config.json)`)

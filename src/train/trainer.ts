@@ -9,7 +9,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {appendLineDurable, ensureOutputDir, writeFileAtomic} from '../checkpoints/atomic.js'
+import {appendLineDurable, ensureOutputDir, recoverDir, writeFileAtomic} from '../checkpoints/atomic.js'
 import {
   type Checkpoint, type CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type TrainerState, loadCheckpoint, saveCheckpoint,
 } from '../checkpoints/checkpoint.js'
@@ -82,30 +82,30 @@ export async function train(job: TrainJob): Promise<TrainResult> {
   const ckptDir = path.join(out, 'checkpoint')
   let cfg = job.config
   let resumed: Checkpoint | undefined
-  if (job.resume) {
-    if (!fs.existsSync(path.join(ckptDir, 'config.json')) && !fs.existsSync(ckptDir))
-      throw new InputError(`--resume: ${out} has no checkpoint to resume from (expected ${ckptDir})`)
-    resumed = loadCheckpoint(ckptDir, {optimizer: true})
-    if (!resumed.meta.train || !resumed.trainer) throw new InputError(`--resume: ${ckptDir} is not a training checkpoint (no trainer.json)`)
-    // The run's own config wins; only the number of steps may be extended.
-    cfg = {model: resumed.meta.model, train: {...resumed.meta.train, steps: job.config.train.steps}}
-  } else {
-    ensureOutputDir(out, {force: job.force})
-  }
+  if (!job.resume) ensureOutputDir(out, {force: job.force})
   fs.mkdirSync(out, {recursive: true})
   const lock = acquireLock(out)
   try {
+    if (job.resume) {
+      recoverDir(ckptDir) // finish or roll back a checkpoint swap a killed run left half done
+      ;({cfg, resumed} = loadForResume(job, ckptDir))
+    }
     return await runLoop(job, cfg, resumed)
   } finally {
     lock.release()
   }
 }
 
+function loadForResume(job: TrainJob, ckptDir: string): {cfg: RunConfig; resumed: Checkpoint} {
+  if (!fs.existsSync(path.join(ckptDir, 'config.json')))
+    throw new InputError(`--resume: ${job.outDir} has no checkpoint to resume from (expected ${ckptDir})`)
+  const resumed = loadCheckpoint(ckptDir, {optimizer: true})
+  if (!resumed.meta.train || !resumed.trainer) throw new InputError(`--resume: ${ckptDir} is not a training checkpoint (no trainer.json)`)
+  // The run's own config wins; only the number of steps may be extended.
+  return {cfg: {model: resumed.meta.model, train: {...resumed.meta.train, steps: job.config.train.steps}}, resumed}
+}
+
 async function runLoop(job: TrainJob, cfg: RunConfig, resumed?: Checkpoint): Promise<TrainResult> {
-  const {model: mc, train: tc} = cfg
-  const out = job.outDir
-  const ckptDir = path.join(out, 'checkpoint')
-  const metricsFile = path.join(out, 'metrics.jsonl')
   const data: DataDir = loadDataDir(job.dataDir)
   try {
     return await loop(job, cfg, data, resumed)
