@@ -7,14 +7,18 @@ import {type Schema, numel} from './schema.js'
 
 export type Weights = Map<string, Float32Array>
 
-export function initWeights(schema: Schema, seed: number): Weights {
+/** `stds` overrides the std of normal-initialised tensors by name (µP's width-dependent init). */
+export function initWeights(schema: Schema, seed: number, stds: Map<string, number> = new Map()): Weights {
   const rng = new Rng(seed)
   const out: Weights = new Map()
   for (const p of schema) {
     const a = new Float32Array(numel(p.shape))
     switch (p.init.kind) {
       case 'normal':
-        for (let i = 0; i < a.length; i++) a[i] = rng.normal() * p.init.std
+        {
+          const std = stds.get(p.name) ?? p.init.std
+          for (let i = 0; i < a.length; i++) a[i] = rng.normal() * std
+        }
         break
       case 'ones':
         a.fill(1)

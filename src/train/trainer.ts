@@ -19,6 +19,7 @@ import {type DataDir, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, InputError} from '../errors.js'
 import {schemaOf} from '../model/index.js'
 import {initWeights} from '../model/init.js'
+import {initStds, lrMultipliers} from '../mup/index.js'
 import {AdamW} from '../optim/adamw.js'
 import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
@@ -127,7 +128,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   const tokensPerStep = tc.batch * tc.seq * tc.accum
 
   let weights: Weights
-  const opt = new AdamW(schema, tc)
+  const opt = new AdamW(schema, tc, lrMultipliers(mc, schema))
   let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: job.dataDir, sha256: data.meta.splits.train.sha256}}
   if (resumed) {
     if (resumed.trainer!.data && resumed.trainer!.data.sha256 !== data.meta.splits.train.sha256)
@@ -140,7 +141,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     state = {...resumed.trainer!, data: state.data}
     truncateMetrics(metricsFile, state.step)
   } else {
-    weights = job.from ? cloneWeights(job.from.weights) : initWeights(schema, tc.seed)
+    weights = job.from ? cloneWeights(job.from.weights) : initWeights(schema, tc.seed, initStds(mc, schema))
     writeFileAtomic(path.join(out, 'run.json'), JSON.stringify({config: cfg, data: job.dataDir, provenance: job.provenance ?? {}}, null, 2) + '\n')
     writeFileAtomic(metricsFile, '')
   }
