@@ -3,16 +3,20 @@
  *
  * tfjs-core's Node entry (dist/tf-core.node.js, CommonJS) contains no gradient functions: the umbrella
  * @tensorflow/tfjs package normally registers them by importing `@tensorflow/tfjs-core/dist/register_all_gradients`,
- * an ES module tree with extensionless relative imports that Node cannot load as is. We install a small module
- * hook (node:module `register`) that, for files under tfjs-core/dist only, loads `.js` files as ES modules and
- * resolves `./x` to `./x.js` or `./x/index.js`, then import that tree once. The gradients land in tfjs's global
- * registry, which every copy of tfjs-core shares (as it shares the engine), so `tf.grad` works with the main entry.
- *
- * Import this module for its side effect; `gradientsReady` is true once registration succeeded.
+ * an ES module tree with extensionless relative imports that Node cannot load as is. Two ways in, fastest first:
+ *  1. gen/tfjs-gradients.mjs, that tree bundled by esbuild at build time (scripts/build-gradients.mjs; ~10 ms);
+ *  2. if the bundle is missing, a module hook (node:module `register`) that, for files under tfjs-core/dist only,
+ *     loads `.js` files as ES modules and resolves `./x` to `./x.js` or `./x/index.js` (~0.9 s: 1,000+ files).
+ * Either way the gradients land in tfjs's global registry, which every copy of tfjs-core shares (as it shares the
+ * engine), so `tf.grad` works with the main entry. Import this module for its side effect.
  */
+import * as fs from 'node:fs'
 import {register} from 'node:module'
+import {fileURLToPath} from 'node:url'
 
 import * as tf from '@tensorflow/tfjs-core'
+
+const BUNDLE = new URL('../../gen/tfjs-gradients.mjs', import.meta.url)
 
 const HOOKS = `
 const DIST = '/@tensorflow/tfjs-core/dist/';
@@ -40,9 +44,14 @@ export async function load(url, context, next) {
 async function registerGradients(): Promise<boolean> {
   // Already registered (e.g. by @tensorflow/tfjs or tfjs-node): nothing to do.
   if (tf.getGradient('Sum') !== undefined) return true
-  register('data:text/javascript,' + encodeURIComponent(HOOKS))
-  await import('@tensorflow/tfjs-core/dist/register_all_gradients.js')
+  if (fs.existsSync(fileURLToPath(BUNDLE))) {
+    await import(BUNDLE.href)
+  } else {
+    register('data:text/javascript,' + encodeURIComponent(HOOKS))
+    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js')
+  }
   return tf.getGradient('Sum') !== undefined
 }
 
+/** True once registration succeeded. */
 export const gradientsReady: boolean = await registerGradients()

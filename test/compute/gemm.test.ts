@@ -69,6 +69,26 @@ describe.skipIf(!native)('native gemm', () => {
     }
   }
 
+  it('large products (1024³ all transposes; N beyond the 3072-column block) on sampled entries', () => {
+    for (const [M, N, K] of [[1024, 1024, 1024], [9, 3100, 40]]) {
+      const A = uniform(M * K, 21), B = uniform(K * N, 22)
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+        const C = new Float32Array(M * N)
+        native!.gemm(A, B, C, 1, M, N, K, ta, tb, 0, 0, 0, 1, 0)
+        const got: number[] = []
+        const want: number[] = []
+        for (let s = 0; s < 300; s++) {
+          const i = (s * 7919) % M, j = (s * 104729 + 13) % N
+          let acc = 0
+          for (let k = 0; k < K; k++) acc += (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j])
+          got.push(C[i * N + j])
+          want.push(acc)
+        }
+        expectClose(`[${M},${N},${K}] ta=${ta} tb=${tb}`, got, want, 1e-4, 1e-4)
+      }
+    }
+  })
+
   it('rejects buffers too short for the shape', () => {
     const a = new Float32Array(10)
     expect(() => native!.gemm(a, a, a, 1, 4, 4, 4, false, false, 0, 0, 0, 1, 0)).toThrow(/needs 16/)

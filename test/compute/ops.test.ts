@@ -72,7 +72,7 @@ describe.skipIf(!native)('native ops match the references', () => {
           return tf.add(ops.crossEntropy(tf.add(h, e) as T2, ids), tf.sum(a)) as tf.Scalar
         }
         const grads = tf.grads(f)([x, w])
-        return grads.map((t) => t.sum().dataSync()[0])
+        return grads.map((t) => tf.sum(t).dataSync()[0])
       })
     step()
     const before = tf.memory().numTensors

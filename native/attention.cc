@@ -1,0 +1,150 @@
+// Causal self-attention per (batch, head), on q, k, v [B,NH,T,HS]:
+//   S = scale·Q·Kᵀ [T,T];  P = softmax over j ≤ i (0 above the diagonal);  O = P·V [T,HS]
+// backward (P saved):
+//   dV = Pᵀ·dO;  dP = dO·Vᵀ;  dS = scale·P⊙(dP − rowsum(P⊙dP));  dQ = dS·K;  dK = dSᵀ·Q
+// Rows go in blocks of RB so each block's products stop at the causal edge (about half the FLOPs of the
+// full T×T products for long T). (b, h) pairs run in parallel; the small products use the single-thread GEMM.
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+#include "gemm.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace ligo {
+namespace {
+
+constexpr int RB = 48;
+
+// P[i, 0..n) = softmax(S[i, 0..n)) in place; P[i, n..T) = 0.
+void softmax_causal_row_ref(float* row, int n, int T) {
+  float mx = row[0];
+  for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+  float sum = 0;
+  for (int j = 0; j < n; j++) sum += (row[j] = std::exp(row[j] - mx));
+  float inv = 1.0f / sum;
+  for (int j = 0; j < n; j++) row[j] *= inv;
+  for (int j = n; j < T; j++) row[j] = 0.0f;
+}
+
+// dS[i, 0..n) = scale·P·(dP − Σ P·dP) in place over dP; 0 for [n, T).
+void softmax_bwd_row_ref(const float* p, float* d, int n, int T, float scale) {
+  float dot = 0;
+  for (int j = 0; j < n; j++) dot += p[j] * d[j];
+  for (int j = 0; j < n; j++) d[j] = scale * p[j] * (d[j] - dot);
+  for (int j = n; j < T; j++) d[j] = 0.0f;
+}
+
+#if LIGO_X86
+LIGO_AVX512 void softmax_causal_row_512(float* row, int n, int T) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes(n - j), row + j));
+  __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), s = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 k = lanes(n - j);
+    __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), vm)));
+    s = _mm512_add_ps(s, e);
+    _mm512_mask_storeu_ps(row + j, k, e);
+  }
+  __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 k = lanes(n - j);
+    _mm512_mask_storeu_ps(row + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
+  }
+  for (int j = n; j < T; j++) row[j] = 0.0f;
+}
+
+LIGO_AVX512 void softmax_bwd_row_512(const float* p, float* d, int n, int T, float scale) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 k = lanes(n - j);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + j), _mm512_maskz_loadu_ps(k, d + j), acc);
+  }
+  __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc)), vs = _mm512_set1_ps(scale);
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 k = lanes(n - j);
+    __m512 pv = _mm512_maskz_loadu_ps(k, p + j);
+    __m512 o = _mm512_mul_ps(_mm512_mul_ps(vs, pv), _mm512_sub_ps(_mm512_maskz_loadu_ps(k, d + j), dot));
+    _mm512_mask_storeu_ps(d + j, k, o);
+  }
+  for (int j = n; j < T; j++) d[j] = 0.0f;
+}
+#endif
+
+void softmax_causal_row(float* row, int n, int T) {
+#if LIGO_X86
+  if (active_isa() == Isa::Avx512) return softmax_causal_row_512(row, n, T);
+#endif
+  softmax_causal_row_ref(row, n, T);
+}
+
+void softmax_bwd_row(const float* p, float* d, int n, int T, float scale) {
+#if LIGO_X86
+  if (active_isa() == Isa::Avx512) return softmax_bwd_row_512(p, d, n, T, scale);
+#endif
+  softmax_bwd_row_ref(p, d, n, T, scale);
+}
+
+Gemm product(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, long lda, const float* B, long ldb,
+             float* C, long ldc) {
+  Gemm g;
+  g.ta = ta;
+  g.tb = tb;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.alpha = alpha;
+  g.beta = 0.0f;
+  g.A = A;
+  g.lda = lda;
+  g.B = B;
+  g.ldb = ldb;
+  g.C = C;
+  g.ldc = ldc;
+  return g;
+}
+
+}  // namespace
+
+void attention_forward(const float* q, const float* k, const float* v, int BH, int T, int HS, float scale, float* out,
+                       float* P) {
+  parallel_for(BH, [&](int bh) {
+    const long off = (long)bh * T * HS;
+    const float *Q = q + off, *K = k + off, *V = v + off;
+    float *O = out + off, *Pb = P + (long)bh * T * T;
+    for (int i0 = 0; i0 < T; i0 += RB) {
+      int i1 = i0 + RB < T ? i0 + RB : T, rb = i1 - i0;
+      gemm_st(product(false, true, rb, i1, HS, scale, Q + (long)i0 * HS, HS, K, HS, Pb + (long)i0 * T, T));
+      for (int i = i0; i < i1; i++) softmax_causal_row(Pb + (long)i * T, i + 1, T);
+      gemm_st(product(false, false, rb, HS, i1, 1.0f, Pb + (long)i0 * T, T, V, HS, O + (long)i0 * HS, HS));
+    }
+  });
+}
+
+void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* P, int BH,
+                        int T, int HS, float scale, float* dq, float* dk, float* dv) {
+  parallel_for(BH, [&](int bh) {
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < (size_t)T * T) scratch.resize((size_t)T * T);
+    float* dS = scratch.data();
+    const long off = (long)bh * T * HS;
+    const float *Q = q + off, *K = k + off, *V = v + off, *dO = dout + off, *Pb = P + (long)bh * T * T;
+    for (int i0 = 0; i0 < T; i0 += RB) {
+      int i1 = i0 + RB < T ? i0 + RB : T, rb = i1 - i0;
+      gemm_st(product(false, true, rb, i1, HS, 1.0f, dO + (long)i0 * HS, HS, V, HS, dS + (long)i0 * T, T));  // dP
+      for (int i = i0; i < i1; i++) softmax_bwd_row(Pb + (long)i * T, dS + (long)i * T, i + 1, i1, scale);
+      gemm_st(product(false, false, rb, HS, i1, 1.0f, dS + (long)i0 * T, T, K, HS, dq + off + (long)i0 * HS, HS));
+    }
+    // Columns j ∈ [j0, j1) collect rows i ≥ j0 (rows i < j contribute zeros: P and dS vanish above the diagonal).
+    for (int j0 = 0; j0 < T; j0 += RB) {
+      int j1 = j0 + RB < T ? j0 + RB : T, jb = j1 - j0;
+      gemm_st(product(true, false, jb, HS, T - j0, 1.0f, Pb + (long)j0 * T + j0, T, dO + (long)j0 * HS, HS,
+                      dv + off + (long)j0 * HS, HS));
+      gemm_st(product(true, false, jb, HS, T - j0, 1.0f, dS + (long)j0 * T + j0, T, Q + (long)j0 * HS, HS,
+                      dk + off + (long)j0 * HS, HS));
+    }
+  });
+}
+
+}  // namespace ligo

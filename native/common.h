@@ -1,0 +1,58 @@
+// Shared helpers for the ligo native kernels: ISA dispatch macros, CPU feature detection, vector exp.
+//
+// The addon is compiled for baseline x86-64 (no -march=native); fast paths carry a per-function
+// target attribute and are chosen at run time from the CPU's features (AVX-512 → AVX2+FMA → scalar).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cmath>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define LIGO_X86 1
+#include <immintrin.h>
+#define LIGO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
+#define LIGO_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LIGO_X86 0
+#define LIGO_AVX512
+#define LIGO_AVX2
+#endif
+
+namespace ligo {
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
+
+// The ISA the kernels use: the best the CPU supports, capped by LIGO_ISA=scalar|avx2|avx512 (for tests).
+Isa active_isa();
+const char* isa_name(Isa isa);
+
+#if LIGO_X86
+// e^x for 16 lanes, Cephes-style: x = n·ln2 + r, e^r by a degree-6 polynomial, 2^n by scalef. ~1 ulp.
+LIGO_AVX512 static inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+  __m512 r2 = _mm512_mul_ps(r, r);
+  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+// tanh(u) = 1 − 2/(e^{2u}+1); absolute error ~1e-7.
+LIGO_AVX512 static inline __m512 tanh512(__m512 u) {
+  __m512 e = exp512(_mm512_add_ps(u, u));
+  return _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+}
+
+// Mask with the low n (0..16) lanes set.
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+#endif
+
+}  // namespace ligo

@@ -1,0 +1,55 @@
+// Fused kernels with hand-written backward passes. Every array is a contiguous row-major float32 buffer
+// unless stated. Shape letters: B batch, T time, C channels, NH heads, HS head size, V vocab, N = B·T rows,
+// D any last-axis width. Each kernel has a plain `_reference` twin in the same .cc file (used by tests and as
+// the fallback when the CPU lacks AVX-512).
+#pragma once
+#include <cstdint>
+
+namespace ligo {
+
+// norm.cc — LayerNorm over the last axis. x[N,C], g[C], b[C] → y[N,C]; saves mean[N], rstd[N].
+void layernorm_forward(const float* x, const float* g, const float* b, int N, int C, float eps, float* y,
+                       float* mean, float* rstd);
+// dy[N,C] → dx[N,C], dg[C], db[C] (dg, db are overwritten).
+void layernorm_backward(const float* dy, const float* x, const float* g, const float* mean, const float* rstd, int N,
+                        int C, float* dx, float* dg, float* db);
+
+// activation.cc — GELU, tanh approximation. n elements.
+void gelu_forward(const float* x, long n, float* y);
+void gelu_backward(const float* x, const float* dy, long n, float* dx);
+
+// attention.cc — causal softmax(scale·q·kᵀ)·v on q,k,v,out [B,NH,T,HS]; saves probs P [B,NH,T,T] (zero above
+// the diagonal). BH = B·NH.
+void attention_forward(const float* q, const float* k, const float* v, int BH, int T, int HS, float scale,
+                       float* out, float* P);
+void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* P, int BH,
+                        int T, int HS, float scale, float* dq, float* dk, float* dv);
+
+// loss.cc — mean cross-entropy of logits[N,V] vs targets[N]; saves lse[N]. Returns the mean loss.
+double crossentropy_forward(const float* logits, const int32_t* targets, int N, int V, float* lse);
+// dlogits[N,V] = (softmax − onehot) · dloss / N.
+void crossentropy_backward(const float* logits, const int32_t* targets, const float* lse, int N, int V, float dloss,
+                           float* dlogits);
+
+// embedding.cc — out[N,C] = table[ids[N], :]; backward dtable[V,C] = scatter-add of dout rows (overwritten).
+void embedding_forward(const float* table, const int32_t* ids, int N, int C, float* out);
+void embedding_backward(const float* dout, const int32_t* ids, int N, int C, int V, float* dtable);
+
+// elementwise.cc
+enum class BinOp { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+// out[i] = a[i % na] op b[i % nb] for i < n (na, nb divide n).
+void binary(BinOp op, const float* a, long na, const float* b, long nb, float* out, long n);
+// y[N,D] (+)= b[D] broadcast over rows.
+void bias_add(float* y, const float* b, long N, int D);
+// db[D] = Σ_rows dy[N,D].
+void col_sum(const float* dy, long N, int D, float* db);
+// Softmax over the last axis of x[N,D].
+void softmax_rows(const float* x, long N, int D, float* y);
+// out = x transposed by perm (rank ≤ 8).
+void transpose(const float* x, const int* shape, const int* perm, int rank, float* out);
+
+// optim.cc — AdamW in place (decoupled weight decay, bias correction at 1-based `step`).
+void adamw_update(float* p, const float* g, float* m, float* v, long n, float lr, float beta1, float beta2, float eps,
+                  float wd, int step);
+
+}  // namespace ligo

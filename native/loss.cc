@@ -1,0 +1,92 @@
+// Cross-entropy, mean over rows: loss = (1/N)·Σ_i (lse_i − logits[i, t_i]), lse_i = log Σ_j exp(logits[i, j]).
+// backward: dlogits[i, j] = dloss/N · (exp(logits[i, j] − lse_i) − [j = t_i]).
+#include <cmath>
+#include <vector>
+
+#include "common.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace ligo {
+namespace {
+
+float row_lse_ref(const float* x, int V) {
+  float mx = x[0];
+  for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+  double s = 0;
+  for (int j = 0; j < V; j++) s += std::exp((double)x[j] - mx);
+  return mx + (float)std::log(s);
+}
+
+void row_grad_ref(const float* x, float lse, int t, int V, float k, float* d) {
+  for (int j = 0; j < V; j++) d[j] = k * (std::exp(x[j] - lse) - (j == t ? 1.0f : 0.0f));
+}
+
+#if LIGO_X86
+LIGO_AVX512 float row_lse_512(const float* x, int V) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int j = 0; j < V; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes(V - j), x + j));
+  float m = _mm512_reduce_max_ps(mx);
+  __m512 vm = _mm512_set1_ps(m), s = _mm512_setzero_ps();
+  for (int j = 0; j < V; j += 16) {
+    __mmask16 k = lanes(V - j);
+    s = _mm512_add_ps(s, _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm))));
+  }
+  return m + std::log(_mm512_reduce_add_ps(s));
+}
+
+LIGO_AVX512 void row_grad_512(const float* x, float lse, int t, int V, float kk, float* d) {
+  __m512 vl = _mm512_set1_ps(lse), vk = _mm512_set1_ps(kk);
+  for (int j = 0; j < V; j += 16) {
+    __mmask16 k = lanes(V - j);
+    __m512 p = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vl));
+    _mm512_mask_storeu_ps(d + j, k, _mm512_mul_ps(vk, p));
+  }
+  d[t] -= kk;
+}
+#endif
+
+bool fast() { return active_isa() == Isa::Avx512; }
+
+}  // namespace
+
+double crossentropy_forward(const float* logits, const int32_t* targets, int N, int V, float* lse) {
+  int nt = num_threads();
+  std::vector<double> part(nt, 0.0);
+  long per = (N + nt - 1) / nt;
+  parallel_for(nt, [&](int t) {
+    double acc = 0;
+    for (long i = t * per; i < N && i < (t + 1) * per; i++) {
+      const float* x = logits + i * (long)V;
+#if LIGO_X86
+      float l = fast() ? row_lse_512(x, V) : row_lse_ref(x, V);
+#else
+      float l = row_lse_ref(x, V);
+#endif
+      lse[i] = l;
+      acc += (double)l - x[targets[i]];
+    }
+    part[t] = acc;
+  });
+  double s = 0;
+  for (double p : part) s += p;
+  return N > 0 ? s / N : 0.0;
+}
+
+void crossentropy_backward(const float* logits, const int32_t* targets, const float* lse, int N, int V, float dloss,
+                           float* dlogits) {
+  float k = N > 0 ? dloss / N : 0.0f;
+  parallel_range(N, 32, [&](long r0, long r1) {
+    for (long i = r0; i < r1; i++) {
+#if LIGO_X86
+      if (fast()) {
+        row_grad_512(logits + i * (long)V, lse[i], targets[i], V, k, dlogits + i * (long)V);
+        continue;
+      }
+#endif
+      row_grad_ref(logits + i * (long)V, lse[i], targets[i], V, k, dlogits + i * (long)V);
+    }
+  });
+}
+
+}  // namespace ligo

@@ -1,0 +1,103 @@
+/**
+ * Loader for the optional native addon (native/*.cc, built by scripts/build-native.mjs into
+ * build/Release/ligo_native.node). `loadNative()` never throws: it returns the addon, or null and the reason
+ * (read from build/native-build.json when the build failed). `LIGO_NATIVE=0` disables it.
+ *
+ * Every addon function takes flat Float32Array/Int32Array buffers plus sizes, writes its outputs into buffers
+ * the caller allocated, and throws a TypeError/RangeError on a bad argument or a buffer too short for the
+ * shape. Shape letters: B batch, T time, C channels, NH heads, HS head size, V vocab, N rows, BH = B·NH.
+ */
+import {existsSync, readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {dirname, join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+export interface NativeAddon {
+  info(): {isa: 'avx512' | 'avx2' | 'scalar'; threads: number}
+  /** C[b] = alpha·op(A[b])·op(B[b]) + beta·C[b], row-major; op(A) is [M,K], op(B) is [K,N]; stride 0 broadcasts. */
+  gemm(A: Float32Array, B: Float32Array, C: Float32Array, batch: number, M: number, N: number, K: number,
+    transA: boolean, transB: boolean, strideA: number, strideB: number, strideC: number, alpha: number, beta: number): void
+  /** x[N,C] → y[N,C], mean[N], rstd[N]. */
+  layerNormForward(x: Float32Array, g: Float32Array, b: Float32Array, N: number, C: number, eps: number,
+    y: Float32Array, mean: Float32Array, rstd: Float32Array): void
+  /** dy[N,C] → dx[N,C], dg[C], db[C]. */
+  layerNormBackward(dy: Float32Array, x: Float32Array, g: Float32Array, mean: Float32Array, rstd: Float32Array,
+    N: number, C: number, dx: Float32Array, dg: Float32Array, db: Float32Array): void
+  geluForward(x: Float32Array, y: Float32Array, n: number): void
+  geluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, n: number): void
+  /** q,k,v,out [BH,T,HS]; P [BH,T,T] saved probabilities. */
+  attentionForward(q: Float32Array, k: Float32Array, v: Float32Array, BH: number, T: number, HS: number, scale: number,
+    out: Float32Array, P: Float32Array): void
+  attentionBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, P: Float32Array, BH: number,
+    T: number, HS: number, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void
+  /** logits[N,V], targets[N] → mean loss; lse[N] saved. */
+  crossEntropyForward(logits: Float32Array, targets: Int32Array, N: number, V: number, lse: Float32Array): number
+  crossEntropyBackward(logits: Float32Array, targets: Int32Array, lse: Float32Array, N: number, V: number,
+    dloss: number, dlogits: Float32Array): void
+  /** table[V,C], ids[N] → out[N,C]. */
+  embeddingForward(table: Float32Array, ids: Int32Array, N: number, C: number, V: number, out: Float32Array): void
+  embeddingBackward(dout: Float32Array, ids: Int32Array, N: number, C: number, V: number, dtable: Float32Array): void
+  /** out[i] = a[i % na] op b[i % nb]; op 0 add, 1 sub, 2 mul, 3 div. */
+  binary(op: 0 | 1 | 2 | 3, a: Float32Array, na: number, b: Float32Array, nb: number, out: Float32Array, n: number): void
+  /** y[N,D] += b[D]. */
+  biasAdd(y: Float32Array, b: Float32Array, N: number, D: number): void
+  /** db[D] = Σ_rows dy[N,D]. */
+  colSum(dy: Float32Array, N: number, D: number, db: Float32Array): void
+  /** Softmax over the last axis of x[N,D]. */
+  softmax(x: Float32Array, N: number, D: number, y: Float32Array): void
+  transpose(x: Float32Array, shape: number[], perm: number[], out: Float32Array): void
+  /** AdamW in place; see src/compute/optim-kernels.ts. */
+  adamwUpdate(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number,
+    beta2: number, eps: number, weightDecay: number, step: number): void
+}
+
+export interface NativeLoad {
+  addon: NativeAddon | null
+  /** Why the addon is not available ('' when loaded). */
+  reason: string
+  /** Path of the .node file tried. */
+  path: string
+}
+
+/** The repository (or installed package) root: src/compute/ and dist/compute/ are both two levels down. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const ADDON_PATH = join(PACKAGE_ROOT, 'build', 'Release', 'ligo_native.node')
+const BUILD_RECORD = join(PACKAGE_ROOT, 'build', 'native-build.json')
+
+let cached: NativeLoad | undefined
+
+export function loadNative(): NativeLoad {
+  if (cached) return cached
+  cached = tryLoad()
+  return cached
+}
+
+/** The addon, or null. */
+export function nativeAddon(): NativeAddon | null {
+  return loadNative().addon
+}
+
+function tryLoad(): NativeLoad {
+  const path = ADDON_PATH
+  if (process.env.LIGO_NATIVE === '0') return {addon: null, reason: 'disabled by LIGO_NATIVE=0', path}
+  if (!existsSync(path)) {
+    let reason = `${path} not found (run \`node scripts/build-native.mjs\`)`
+    try {
+      const rec = JSON.parse(readFileSync(BUILD_RECORD, 'utf8')) as {ok?: boolean; reason?: string}
+      if (rec.ok === false && rec.reason) reason = `build failed: ${rec.reason}`
+    } catch {
+      // no record: the build never ran
+    }
+    return {addon: null, reason, path}
+  }
+  try {
+    const require = createRequire(import.meta.url)
+    const addon = require(path) as NativeAddon
+    if (typeof addon.gemm !== 'function' || typeof addon.info !== 'function') {
+      return {addon: null, reason: `${path} is not the ligo addon (rebuild it)`, path}
+    }
+    return {addon, reason: '', path}
+  } catch (e) {
+    return {addon: null, reason: `${path} failed to load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, path}
+  }
+}
