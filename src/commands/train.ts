@@ -7,7 +7,7 @@ import {overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-fla
 import {onStopSignals} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
-import {type RunConfig, readConfigFile, resolveRunConfig} from '../train/config.js'
+import {type RunConfig, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
 import {type TrainResult, train} from '../train/trainer.js'
 
 export default class Train extends BaseCommand {
@@ -20,6 +20,8 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
     '<%= config.bin %> <%= command.id %> --config gpt-tiny --data data/brown -o runs/tiny --steps 500 --lr 0.002',
     '<%= config.bin %> <%= command.id %> --resume runs/tiny',
     '<%= config.bin %> <%= command.id %> --resume runs/tiny --steps 4000   # extend a finished run',
+    '<%= config.bin %> <%= command.id %> --config gpt-tiny --data data/brown -o runs/came --optimizer came --lr 0.002',
+    '<%= config.bin %> <%= command.id %> --resume runs/tiny --reset-optimizer --optimizer adafactor   # fresh optimizer state',
     '<%= config.bin %> <%= command.id %> runs/grown --data data/brown --steps 2000 -o runs/grown-trained',
   ]
 
@@ -33,6 +35,10 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
     out: Flags.string({char: 'o', description: 'run directory to create'}),
     resume: Flags.string({description: 'resume the run in this directory from its last checkpoint', exclusive: ['out', 'config', 'checkpoint']}),
     force: Flags.boolean({description: 'overwrite a non-empty output directory', default: false}),
+    'reset-optimizer': Flags.boolean({
+      description: 'with --resume: start a fresh optimizer state (weights, step and schedule continue); needed to change --optimizer',
+      dependsOn: ['resume'],
+    }),
     ...overrideFlags,
   }
 
@@ -49,6 +55,11 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
       const ck = loadCheckpoint(outDir)
       if (!ck.meta.train) throw new InputError(`--resume ${outDir}: not a training run`)
       config = {model: ck.meta.model, train: {...ck.meta.train, steps: flags.steps ?? ck.meta.train.steps}}
+      if (flags.optimizer && flags.optimizer !== config.train.optimizer) {
+        if (!flags['reset-optimizer'])
+          throw new InputError(`--optimizer ${flags.optimizer}: the run in ${outDir} uses ${config.train.optimizer}; add --reset-optimizer to switch (fresh optimizer state, same weights and step)`)
+        config.train = withOptimizer(config.train, flags.optimizer)
+      }
       dataDir ??= ck.trainer?.data?.dir
     } else {
       if (!flags.out) throw new InputError('missing --out (-o): the run directory to create')
@@ -58,7 +69,10 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
         from = loadCheckpoint(args.checkpoint)
         for (const k of ['layers', 'd-model', 'heads', 'ffn'] as const)
           if (flags[k] !== undefined) throw new InputError(`--${k} cannot change the model of checkpoint ${args.checkpoint}; use \`ligo grow\``)
-        config = resolveRunConfig({...raw, model: {...from.meta.model}}, overrides, flags.config)
+        // Without --config, a checkpoint keeps the training settings it was made with (a grown model inherits
+        // its source's: same global LR and schedule, per-tensor factors recomputed for the new widths).
+        const trainRaw = flags.config ? raw.train : from.meta.train
+        config = resolveRunConfig({model: {...from.meta.model}, train: trainRaw}, overrides, flags.config ?? `${from.dir}/config.json`)
       } else {
         config = resolveRunConfig(raw, overrides, flags.config)
       }
@@ -77,6 +91,7 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
         dataDir,
         outDir,
         resume: Boolean(flags.resume),
+        resetOptimizer: flags['reset-optimizer'],
         force: flags.force,
         from,
         signal: stop.signal,

@@ -1,0 +1,107 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand, fmt} from '../cli/base.js'
+import {onStopSignals} from '../cli/signals.js'
+import {loadCheckpoint} from '../checkpoints/checkpoint.js'
+import {InputError} from '../errors.js'
+import {DEPTH_INITS, type DepthInit, WIDTH_INITS, type WidthInit} from '../ligo/operator.js'
+import {type GrowResult, LIGO_DEFAULTS, METHODS, type Method, grow} from '../ligo/grow.js'
+
+export default class Grow extends BaseCommand {
+  static summary = 'Grow a trained model wider and/or deeper: learn a LiGO operator (default) or apply a baseline.'
+  static description = `Writes a checkpoint directory OUT with the grown model (model.safetensors, config.json), the operator (ligo.safetensors + ligo.json) and provenance (source hash, method, steps, losses before and after, FLOPs spent).
+Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving), zero (new blocks with zero output projections; exact), random (from-scratch init at the target size).
+The head size is kept: new heads are added. Continue with \`ligo train OUT --data ... -o RUN\`.`
+
+  static examples = [
+    '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --data data/brown --steps 100 -o runs/grown',
+    '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --method stack -o runs/stacked',
+    '<%= config.bin %> <%= command.id %> runs/small --depth 12 --data data/brown -o runs/deeper',
+    '<%= config.bin %> <%= command.id %> runs/small --operator runs/grown/ligo.safetensors -o runs/regrown   # re-apply a learned operator',
+  ]
+
+  static args = {source: Args.string({description: 'the trained source checkpoint (or run directory)', required: true})}
+  static flags = {
+    out: Flags.string({char: 'o', description: 'output checkpoint directory', required: true}),
+    width: Flags.integer({min: 1, description: 'new residual width (d_model); default: unchanged'}),
+    depth: Flags.integer({min: 1, description: 'new number of blocks; default: unchanged'}),
+    heads: Flags.integer({min: 1, description: 'new number of heads (default: width / head size)'}),
+    ffn: Flags.integer({min: 1, description: 'new FFN width (default: keeps the source FFN/width ratio)'}),
+    method: Flags.option({options: METHODS, default: 'ligo' as Method, description: 'growth method'})(),
+    data: Flags.string({char: 'd', description: 'prepared data: required for ligo (learning); used by all for the before/after validation loss'}),
+    operator: Flags.string({description: 're-apply a saved operator (ligo.safetensors) to the source'}),
+    steps: Flags.integer({min: 1, default: LIGO_DEFAULTS.steps, description: 'operator learning steps', helpGroup: 'LIGO'}),
+    lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), default: LIGO_DEFAULTS.lr, description: 'operator learning rate (AdamW, linear decay)', helpGroup: 'LIGO'})(),
+    warmup: Flags.integer({min: 0, default: LIGO_DEFAULTS.warmup, description: 'warmup steps (warns when ≥ steps)', helpGroup: 'LIGO'}),
+    batch: Flags.integer({min: 1, default: LIGO_DEFAULTS.batch, description: 'sequences per step', helpGroup: 'LIGO'}),
+    seq: Flags.integer({min: 1, default: LIGO_DEFAULTS.seq, description: 'tokens per sequence (capped at the context)', helpGroup: 'LIGO'}),
+    'width-init': Flags.option({options: WIDTH_INITS, default: LIGO_DEFAULTS.widthInit as WidthInit, description: 'rand: random convex combinations (official LiGO); select: Net2Net copies; fp: function-preserving copies; auto: fp when the width is a multiple, else rand', helpGroup: 'LIGO'})(),
+    'depth-init': Flags.option({options: DEPTH_INITS, default: LIGO_DEFAULTS.depthInit as DepthInit, description: 'stack, interleave (both with --depth-noise), fp: identity new blocks', helpGroup: 'LIGO'})(),
+    'depth-noise': Flags.custom<number>({parse: async (s) => nonNegative('--depth-noise', s), default: LIGO_DEFAULTS.depthNoise, description: 'noise on stack/interleave depth coefficients', helpGroup: 'LIGO'})(),
+    'full-width': Flags.boolean({default: false, description: 'learn the whole width expansion, not only the new rows ([I; M])', helpGroup: 'LIGO'}),
+    'no-width': Flags.boolean({default: false, description: 'keep the width operator at its init (depth-only learning)', helpGroup: 'LIGO'}),
+    'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
+    'eval-batches': Flags.integer({min: 0, default: 20, description: 'validation batches for the before/after loss (0 = skip)'}),
+    seed: Flags.integer({min: 0, default: 1337, description: 'seed of the operator init and the data order'}),
+    force: Flags.boolean({default: false, description: 'overwrite a non-empty output directory'}),
+  }
+
+  async run(): Promise<GrowResult> {
+    const {args, flags} = await this.parse(Grow)
+    const info = await this.useBackend(flags.backend)
+    if (flags.operator && (flags.width || flags.depth || flags.heads || flags.ffn))
+      throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn')
+    if (!flags.operator && !flags.width && !flags.depth && !flags.heads && !flags.ffn)
+      throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn), or --operator')
+    const source = loadCheckpoint(args.source)
+    const stop = new AbortController()
+    const restore = onStopSignals(() => stop.abort())
+    try {
+      const r = await grow({
+        source,
+        target: {width: flags.width, depth: flags.depth, heads: flags.heads, ffn: flags.ffn},
+        method: flags.method,
+        out: flags.out,
+        force: flags.force,
+        dataDir: flags.data,
+        operatorFile: flags.operator,
+        seed: flags.seed,
+        evalBatches: flags['eval-batches'],
+        signal: stop.signal,
+        provenance: {backend: info.name, argv: process.argv.slice(2).join(' ')},
+        ligo: {
+          steps: flags.steps, lr: flags.lr, warmup: flags.warmup, batch: flags.batch, seq: flags.seq,
+          widthInit: flags['width-init'], depthInit: flags['depth-init'], depthNoise: flags['depth-noise'],
+          fullWidth: flags['full-width'], learnWidth: !flags['no-width'], learnDepth: !flags['no-depth'],
+        },
+        onEvent: (e) => {
+          if (e.kind === 'warn') this.warn(e.message)
+          else if (e.kind === 'start')
+            this.note(`growing ${e.small.n_layer}×${e.small.d_model} → ${e.large.n_layer}×${e.large.d_model} (${e.large.n_head} heads, FFN ${e.large.d_ffn}) by ${e.method}${e.steps ? `: learning ${fmt(e.learnable)} operator parameters for ${e.steps} steps` : ''}`)
+          else if (e.kind === 'step') this.progress(`operator step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  |g| ${e.gradNorm.toFixed(3)}`)
+          else if (e.kind === 'eval') {
+            this.progressDone()
+            this.note(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: ${e.result.loss.toFixed(4)}`)
+          }
+        },
+      })
+      this.progressDone()
+      this.log(`grown model in ${r.out}: ${fmt(r.params.small)} → ${fmt(r.params.large)} parameters${r.val_final !== undefined ? `, val loss ${r.val_init?.toFixed(4)} → ${r.val_final.toFixed(4)}` : ''}${r.steps ? `, ${fmt(r.flops)} FLOPs in ${r.steps} operator steps` : ''}`)
+      return r
+    } finally {
+      restore()
+    }
+  }
+}
+
+function positive(flag: string, s: string): number {
+  const v = Number(s)
+  if (!Number.isFinite(v) || v <= 0) throw new InputError(`${flag} ${s}: expected a number > 0`)
+  return v
+}
+
+function nonNegative(flag: string, s: string): number {
+  const v = Number(s)
+  if (!Number.isFinite(v) || v < 0) throw new InputError(`${flag} ${s}: expected a number ≥ 0`)
+  return v
+}

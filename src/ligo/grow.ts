@@ -1,0 +1,292 @@
+/**
+ * `ligo grow`: make a larger model from a trained small one, by a learned LiGO operator or a fixed baseline.
+ *
+ * Methods:
+ *   ligo        learn the operator's width and depth parameters for a few steps on the grown model's LM loss
+ *               (source weights frozen), then materialise.
+ *   stack       new block i = source block i mod L1 (StackBERT); width by function-preserving copies.
+ *   interleave  new block i = source block ⌊i·L1/L2⌋ (interpolation); width as above.
+ *   net2net     function-preserving width (Net2WiderNet with LayerNorm-safe copies) and identity new blocks
+ *               (copies of their neighbour with zero output projections, Net2DeeperNet-style): the grown model
+ *               computes exactly the source's function.
+ *   zero        function-preserving width; new blocks freshly initialised with zero output projections (exact).
+ *   random      a from-scratch initialisation at the target size (the control).
+ */
+import * as crypto from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import * as tf from '@tensorflow/tfjs-core'
+
+import {ensureOutputDir} from '../checkpoints/atomic.js'
+import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint} from '../checkpoints/checkpoint.js'
+import {readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
+import {BatchSampler} from '../data/batches.js'
+import {loadDataDir} from '../data/prepare.js'
+import {DivergenceError, InputError} from '../errors.js'
+import {type ModelConfig, lossOf, modelConfig, schemaOf} from '../model/index.js'
+import {initWeights} from '../model/init.js'
+import type {ParamSpec, Schema} from '../model/schema.js'
+import {initStds} from '../mup/index.js'
+import {AdamW} from '../optim/adamw.js'
+import {clipGlobalNorm} from '../optim/clip.js'
+import {lrAt} from '../optim/schedule.js'
+import {type EvalResult, evaluate} from '../train/eval.js'
+import {trainFlopsPerToken} from '../train/flops.js'
+import {type DepthInit, type LigoOperator, type WidthInit, initOperator, learnables, operatorFromTensors, operatorTensors} from './operator.js'
+import {type OperatorTensors, type Weights, growTensor, materialize, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
+import {type GrowTarget, growConfig, writesResidual} from './spaces.js'
+
+export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random'] as const
+export type Method = (typeof METHODS)[number]
+
+export interface LigoTraining {
+  steps: number
+  lr: number
+  warmup: number
+  batch: number
+  seq: number
+  weightDecay: number
+  gradClip: number
+  widthInit: WidthInit
+  depthInit: DepthInit
+  depthNoise: number
+  fullWidth: boolean
+  learnWidth: boolean
+  learnDepth: boolean
+}
+
+export const LIGO_DEFAULTS: LigoTraining = {
+  steps: 100,
+  lr: 1e-3,
+  warmup: 10,
+  batch: 16,
+  seq: 128,
+  weightDecay: 0,
+  gradClip: 1,
+  widthInit: 'auto',
+  depthInit: 'stack',
+  depthNoise: 0.03,
+  fullWidth: false,
+  learnWidth: true,
+  learnDepth: true,
+}
+
+export interface GrowJob {
+  source: Checkpoint
+  target: GrowTarget
+  method: Method
+  out: string
+  force?: boolean
+  /** Prepared data (required to learn the operator; optional for evaluation of the others). */
+  dataDir?: string
+  ligo?: Partial<LigoTraining>
+  seed?: number
+  /** Re-apply this saved operator (ligo.safetensors) instead of building one. */
+  operatorFile?: string
+  /** Validation batches for the before/after evaluation (0 = skip evaluation). */
+  evalBatches?: number
+  provenance?: Record<string, unknown>
+  signal?: AbortSignal
+  onEvent?: (e: GrowEvent) => void
+}
+
+export type GrowEvent =
+  | {kind: 'start'; method: Method; small: ModelConfig; large: ModelConfig; learnable: number; steps: number}
+  | {kind: 'warn'; message: string}
+  | {kind: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number}
+  | {kind: 'eval'; when: 'init' | 'final'; result: EvalResult}
+
+export interface GrowResult {
+  out: string
+  method: Method
+  small: ModelConfig
+  large: ModelConfig
+  params: {small: number; large: number; operator_learnable: number}
+  steps: number
+  loss_first?: number
+  loss_last?: number
+  val_init?: number
+  val_final?: number
+  /** FLOPs spent learning the operator (charged to the grown run by experiments). */
+  flops: number
+  flops_per_step: number
+  elapsed_s: number
+}
+
+export async function grow(job: GrowJob): Promise<GrowResult> {
+  const t0 = performance.now()
+  const small = job.source.meta.model
+  const seed = job.seed ?? 1337
+  const lt: LigoTraining = {...LIGO_DEFAULTS, ...job.ligo}
+  ensureOutputDir(job.out, {force: job.force})
+  let op: LigoOperator | undefined
+  let large: ModelConfig
+  if (job.operatorFile) {
+    ;({op, large} = loadOperator(job.operatorFile, small))
+  } else {
+    large = growConfig(small, job.target)
+  }
+  const largeSchema = schemaOf(large)
+  const learning = job.method === 'ligo' && !job.operatorFile
+  if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
+  if (learning && lt.warmup >= lt.steps)
+    job.onEvent?.({kind: 'warn', message: `warmup (${lt.warmup}) ≥ steps (${lt.steps}): the learning rate never reaches its peak (the official LiGO release's bug); consider --warmup ${Math.max(0, Math.floor(lt.steps / 10))}`})
+
+  if (!op && job.method !== 'random') {
+    const fixed = job.method !== 'ligo'
+    op = initOperator(small, large, largeSchema, {
+      width: fixed ? 'fp' : lt.widthInit,
+      depth: job.method === 'stack' ? 'stack' : job.method === 'interleave' ? 'interleave' : fixed ? 'fp' : lt.depthInit,
+      depthNoise: fixed ? 0 : lt.depthNoise,
+      fullWidth: fixed ? false : lt.fullWidth,
+      seed,
+    })
+  }
+
+  const data = job.dataDir ? loadDataDir(job.dataDir) : undefined
+  try {
+    const evalOpts = {batch: lt.batch, seq: Math.min(lt.seq, large.n_positions), maxBatches: job.evalBatches ?? 20, bytesPerToken: data?.meta.bytesPerToken}
+    const runEval = (w: Weights, when: 'init' | 'final') => {
+      if (!data || evalOpts.maxBatches === 0) return undefined
+      const r = evaluate(large, largeSchema, w, data.val, evalOpts)
+      job.onEvent?.({kind: 'eval', when, result: r})
+      return r
+    }
+    const learnable = op && learning ? learnables(op, {width: lt.learnWidth, depth: lt.learnDepth}) : new Map<string, Float32Array>()
+    const learnableCount = [...learnable.values()].reduce((n, a) => n + a.length, 0)
+    const tokensPerStep = lt.batch * evalOpts.seq
+    const flopsPerStep = op ? trainFlopsPerToken(large, largeSchema, evalOpts.seq) * tokensPerStep + 3 * materializeFlops(op) : 0
+    job.onEvent?.({kind: 'start', method: job.method, small, large, learnable: learnableCount, steps: learning ? lt.steps : 0})
+
+    let weights = op ? materialize(op, job.source.weights) : initWeights(largeSchema, seed, initStds(large, largeSchema))
+    if (job.method === 'zero' && op) reinitNewBlocks(weights, large, largeSchema, op, seed)
+    const valInit = runEval(weights, 'init')
+    let lossFirst: number | undefined
+    let lossLast: number | undefined
+    let steps = 0
+    if (learning && op && data) {
+      const sampler = new BatchSampler(data.train, {batch: lt.batch, seq: evalOpts.seq, seed})
+      const pseudo: Schema = [...learnable].map(([name, a]) => ({name, layer: null, module: name, shape: [a.length], spaces: ['resid'], role: name.startsWith('width') ? 'hidden' : 'gain', init: {kind: 'zeros'}}))
+      const opt = new AdamW(pseudo, {beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: lt.weightDecay})
+      const src = sourceTensors(small, job.source.weights)
+      const names = [...learnable.keys()]
+      const fixed = operatorConstants(op)
+      for (const n of names) fixed.get(n)!.dispose()
+      for (const n of names) fixed.delete(n)
+      const shapes = new Map([...operatorTensors(op)].map(([k, v]) => [k, v.shape]))
+      try {
+        for (let step = 0; step < lt.steps; step++) {
+          if (job.signal?.aborted) throw new InputError('interrupted: nothing was written (operator learning does not checkpoint; it takes minutes)')
+          const lr = lrAt(step, {lr: lt.lr, warmup: lt.warmup, steps: lt.steps, schedule: 'linear', min_lr_ratio: 0})
+          const b = sampler.sample(step)
+          const grads = new Map<string, Float32Array>()
+          const loss = tf.tidy(() => {
+            const vars = names.map((n) => tf.tensor(learnable.get(n)!, shapes.get(n)!, 'float32'))
+            const f = (...ts: tf.Tensor[]) => {
+              const t: OperatorTensors = new Map(fixed)
+              names.forEach((n, i) => t.set(n, ts[i]))
+              const params = new Map(largeSchema.map((P) => [P.name, growTensor(P, largeSchema, op!, src, t)]))
+              return lossOf(large, params, b.inputs, b.targets, b.batch, b.seq)
+            }
+            const {value, grads: gs} = tf.valueAndGrads(f)(vars)
+            names.forEach((n, i) => grads.set(n, Float32Array.from(gs[i].dataSync() as Float32Array)))
+            return value.dataSync()[0]
+          })
+          if (!Number.isFinite(loss)) throw new DivergenceError(`operator learning diverged: loss ${loss} at step ${step + 1}; lower --lr`)
+          const gradNorm = clipGlobalNorm(grads.values(), lt.gradClip)
+          opt.update(learnable, grads, lr)
+          lossFirst ??= loss
+          lossLast = loss
+          steps = step + 1
+          job.onEvent?.({kind: 'step', step: step + 1, steps: lt.steps, loss, lr, gradNorm})
+          await new Promise((resolve) => setImmediate(resolve))
+        }
+      } finally {
+        src.dispose()
+        for (const t of fixed.values()) t.dispose()
+      }
+      weights = materialize(op, job.source.weights)
+    }
+    const valFinal = learning ? runEval(weights, 'final') : valInit
+
+    const result: GrowResult = {
+      out: job.out,
+      method: job.method,
+      small,
+      large,
+      params: {small: count(schemaOf(small)), large: count(largeSchema), operator_learnable: learnableCount},
+      steps,
+      loss_first: lossFirst,
+      loss_last: lossLast,
+      val_init: valInit?.loss,
+      val_final: valFinal?.loss,
+      flops: flopsPerStep * steps,
+      flops_per_step: flopsPerStep,
+      elapsed_s: (performance.now() - t0) / 1000,
+    }
+    const provenance = {
+      ...(job.provenance ?? {}),
+      grown_from: job.source.dir,
+      source_sha256: sha256File(path.join(job.source.dir, 'model.safetensors')),
+      growth: {method: job.method, seed, target: job.target, ligo: learning ? lt : undefined, operator_file: job.operatorFile,
+        steps, loss_first: lossFirst, loss_last: lossLast, val_init: valInit?.loss, val_final: valFinal?.loss, flops: result.flops},
+    }
+    const extra: Record<string, string | Uint8Array> = {}
+    if (op) {
+      extra['ligo.safetensors'] = serializeSafetensors(operatorTensors(op), {metadata: {producer: 'ligo', method: job.method}})
+      extra['ligo.json'] = JSON.stringify({format: 'ligo-operator', version: 1, method: job.method, seed, small, large,
+        order: 'depth-then-width', tie: large.tie_embeddings ? 'readout tied to the embedding; readout in-dim scaling on the final norm' : 'untied',
+        width_layerwise: 'per grown block', learned: learning ? {width: lt.learnWidth, depth: lt.learnDepth, full_width: lt.fullWidth} : null,
+        init: learning ? {width: lt.widthInit, depth: lt.depthInit, depth_noise: lt.depthNoise} : 'fixed'}, null, 2) + '\n'
+    }
+    saveCheckpoint(job.out, {
+      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: job.source.meta.train, provenance},
+      weights,
+      extra,
+    })
+    return result
+  } finally {
+    data?.close()
+  }
+}
+
+/** `zero`: the repeated blocks get a fresh from-scratch init, except their output projections, which stay zero. */
+function reinitNewBlocks(w: Weights, large: ModelConfig, schema: Schema, op: LigoOperator, seed: number): void {
+  const fresh = initWeights(schema, seed + 1, initStds(large, schema))
+  const firstCopy = new Set<number>()
+  for (let i = 0; i < large.n_layer; i++) {
+    const probe = schema.find((p) => p.layer === i && !writesResidual(p, schema))!
+    const c = op.depth.get(`h.${i}.${probe.module}`)!
+    const j = c.findIndex((x) => x === 1)
+    const isNew = firstCopy.has(j)
+    firstCopy.add(j)
+    if (!isNew) continue
+    for (const p of schema) if (p.layer === i && !writesResidual(p, schema)) w.set(p.name, fresh.get(p.name)!)
+  }
+}
+
+function loadOperator(file: string, small: ModelConfig): {op: LigoOperator; large: ModelConfig} {
+  const jsonFile = path.join(path.dirname(file), 'ligo.json')
+  if (!fs.existsSync(jsonFile)) throw new InputError(`${file}: expected its description ${jsonFile} beside it`)
+  let desc: {small: unknown; large: unknown}
+  try {
+    desc = JSON.parse(fs.readFileSync(jsonFile, 'utf8'))
+  } catch (error) {
+    throw new InputError(`${jsonFile}: not valid JSON: ${(error as Error).message}`)
+  }
+  const opSmall = modelConfig(desc.small, jsonFile, 'small')
+  const large = modelConfig(desc.large, jsonFile, 'large')
+  if (JSON.stringify(opSmall) !== JSON.stringify(small))
+    throw new InputError(`${file}: this operator grows a different source model (${opSmall.n_layer} layers × ${opSmall.d_model}) than the one given (${small.n_layer} × ${small.d_model})`)
+  const st = readSafetensors(file)
+  return {op: operatorFromTensors(small, large, schemaOf(large), st.tensors, file), large}
+}
+
+function count(schema: ParamSpec[]): number {
+  return schema.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0)
+}
+
+function sha256File(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+}

@@ -1,0 +1,148 @@
+/**
+ * Building the grown model's tensors from the source weights and an operator. One code path serves both uses:
+ * inside a tfjs gradient tape while the operator is learned (every op is differentiable with respect to the
+ * operator's arrays), and once at the end to write the grown checkpoint.
+ *
+ * For each grown tensor P (schema of the large model):
+ *   W̄ = Σ_j c[j]·W_j           over the source blocks j, if P belongs to a block (else the source tensor itself)
+ *   along each dimension d whose space grows:   X ← [T·X ; M·X]  (rows along d), then X ← N ⊙ X on in-dimensions
+ * which is (N_in·B_in)·W̄·B_outᵀ for matrices, E·B_residᵀ for embeddings and B·v for vectors.
+ */
+import * as tf from '@tensorflow/tfjs-core'
+
+import {type ModelConfig, schemaOf} from '../model/index.js'
+import {type ParamSpec, type Schema, numel} from '../model/schema.js'
+import type {LigoOperator} from './operator.js'
+import {isFinalNorm, isInDim, spaceKey} from './spaces.js'
+
+export type Weights = Map<string, Float32Array>
+
+/** The source weights as constant tensors, blocks stacked per module: [L1, ...shape]. Dispose when done. */
+export interface SourceTensors {
+  global: Map<string, tf.Tensor>
+  /** module → [L1, numel] */
+  stacked: Map<string, tf.Tensor2D>
+  dispose(): void
+}
+
+export function sourceTensors(small: ModelConfig, weights: Weights): SourceTensors {
+  const schema = schemaOf(small)
+  const global = new Map<string, tf.Tensor>()
+  const stacked = new Map<string, tf.Tensor2D>()
+  const L1 = small.n_layer
+  for (const p of schema) {
+    if (p.layer === null) global.set(p.name, tf.tensor(weights.get(p.name)!, p.shape, 'float32'))
+    else if (p.layer === 0) {
+      const n = numel(p.shape)
+      const buf = new Float32Array(L1 * n)
+      for (let j = 0; j < L1; j++) buf.set(weights.get(`h.${j}.${p.module}`)!, j * n)
+      stacked.set(p.module, tf.tensor2d(buf, [L1, n]))
+    }
+  }
+  return {
+    global,
+    stacked,
+    dispose() {
+      for (const t of global.values()) t.dispose()
+      for (const t of stacked.values()) t.dispose()
+    },
+  }
+}
+
+/** Operator arrays as tensors (variables of the tape while learning, constants otherwise), by learnables() name. */
+export type OperatorTensors = Map<string, tf.Tensor>
+
+/**
+ * The grown tensor for schema entry P. `t` holds the operator's arrays as tensors: `width.{key}.M|T|N`,
+ * `depth.{key}`. Call inside tf.tidy.
+ */
+export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, src: SourceTensors, t: OperatorTensors): tf.Tensor {
+  const smallShape = P.shape.map((d, k) => op.width.get(spaceKey(P, P.spaces[k]))?.d1 ?? d)
+  let x: tf.Tensor
+  if (P.layer === null) {
+    x = src.global.get(P.name)!
+  } else {
+    const c = t.get(`depth.h.${P.layer}.${P.module}`)! // [L1]
+    x = tf.reshape(tf.matMul(tf.reshape(c, [1, -1]), src.stacked.get(P.module)!), smallShape)
+  }
+  const tiedFinal = op.large.tie_embeddings && isFinalNorm(P, largeSchema)
+  for (let d = 0; d < P.shape.length; d++) {
+    const key = spaceKey(P, P.spaces[d])
+    const w = op.width.get(key)
+    if (!w || w.d2 === w.d1) continue
+    x = expandAxis(x, d, t.get(`width.${key}.M`) as tf.Tensor2D, t.get(`width.${key}.T`) as tf.Tensor2D | undefined)
+    if (isInDim(P, d) || tiedFinal) {
+      const shape = x.shape.map((_, k) => (k === d ? w.d2 : 1))
+      x = tf.mul(x, tf.reshape(t.get(`width.${key}.N`)!, shape))
+    }
+  }
+  return x
+}
+
+/** Along `axis` of X (size d1): [T·X ; M·X] (size d2). */
+function expandAxis(x: tf.Tensor, axis: number, M: tf.Tensor2D, T?: tf.Tensor2D): tf.Tensor {
+  const rank = x.shape.length
+  // Move `axis` first and flatten the rest: X' [d1, r].
+  const perm = [axis, ...Array.from({length: rank}, (_, k) => k).filter((k) => k !== axis)]
+  const moved = axis === 0 ? x : tf.transpose(x, perm)
+  const d1 = x.shape[axis]
+  const flat = tf.reshape(moved, [d1, -1]) as tf.Tensor2D
+  const top = T ? tf.matMul(T, flat) : flat
+  const grown = tf.concat([top, tf.matMul(M, flat)], 0) // [d2, r]
+  const movedShape = [grown.shape[0], ...perm.slice(1).map((k) => x.shape[k])]
+  const back = tf.reshape(grown, movedShape)
+  if (axis === 0) return back
+  const inv = perm.map((_, k) => perm.indexOf(k))
+  return tf.transpose(back, inv)
+}
+
+/** The operator's arrays as constant tensors (for materialising without a tape). Dispose when done. */
+export function operatorConstants(op: LigoOperator): OperatorTensors {
+  const out: OperatorTensors = new Map()
+  for (const [k, s] of op.width) {
+    out.set(`width.${k}.M`, tf.tensor2d(s.M, [s.d2 - s.d1, s.d1]))
+    out.set(`width.${k}.N`, tf.tensor1d(s.N))
+    if (s.T) out.set(`width.${k}.T`, tf.tensor2d(s.T, [s.d1, s.d1]))
+  }
+  for (const [k, c] of op.depth) out.set(`depth.${k}`, tf.tensor1d(c))
+  return out
+}
+
+/** All grown weights as plain arrays. */
+export function materialize(op: LigoOperator, smallWeights: Weights): Weights {
+  const largeSchema = schemaOf(op.large)
+  const src = sourceTensors(op.small, smallWeights)
+  const consts = operatorConstants(op)
+  try {
+    const out: Weights = new Map()
+    for (const P of largeSchema) {
+      const data = tf.tidy(() => growTensor(P, largeSchema, op, src, consts).dataSync() as Float32Array)
+      out.set(P.name, Float32Array.from(data))
+    }
+    return out
+  } finally {
+    src.dispose()
+    for (const t of consts.values()) t.dispose()
+  }
+}
+
+/**
+ * FLOPs to build the grown weights once (multiply-adds × 2): the depth mixes and the two expansion products of
+ * every tensor. A learning step costs about 3× this (forward + backward) on top of the grown model's own step.
+ */
+export function materializeFlops(op: LigoOperator): number {
+  const largeSchema = schemaOf(op.large)
+  let flops = 0
+  for (const P of largeSchema) {
+    const shape = P.shape.map((d, k) => op.width.get(spaceKey(P, P.spaces[k]))?.d1 ?? d)
+    if (P.layer !== null) flops += 2 * op.small.n_layer * numel(shape)
+    for (let d = 0; d < P.shape.length; d++) {
+      const w = op.width.get(spaceKey(P, P.spaces[d]))
+      if (!w || w.d2 === w.d1) continue
+      const rest = numel(shape) / shape[d]
+      flops += 2 * (w.d2 - w.d1) * w.d1 * rest + (w.T ? 2 * w.d1 * w.d1 * rest : 0)
+      shape[d] = w.d2
+    }
+  }
+  return flops
+}
