@@ -11,6 +11,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {FileFormatError, InputError} from '../errors.js'
+import {isHfDir, readHfDir} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import type {TrainConfig} from '../train/config.js'
@@ -78,9 +79,13 @@ export function readMeta(dir: string): CheckpointMeta {
   return {...raw, model: modelConfig(raw.model, file)}
 }
 
-/** Loads a checkpoint strictly: every schema tensor must be present with its exact shape, and nothing else. */
+/**
+ * Loads a checkpoint strictly: every schema tensor must be present with its exact shape, and nothing else.
+ * A Hugging Face model directory (its config.json has model_type or architectures) is imported on the fly.
+ */
 export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Checkpoint {
   const dir = resolveCheckpointDir(p)
+  if (isHfDir(dir)) return hfCheckpoint(dir)
   const meta = readMeta(dir)
   const schema = schemaOf(meta.model)
   const modelFile = path.join(dir, 'model.safetensors')
@@ -124,6 +129,13 @@ export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Che
     }
   }
   return ckpt
+}
+
+/** An HF model directory read as a checkpoint (src/model/hf.ts): config, weights and tokenizer; no trainer state. */
+function hfCheckpoint(dir: string): Checkpoint {
+  const hf = readHfDir(dir)
+  const meta: CheckpointMeta = {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: hf.provenance}
+  return {dir, meta, schema: schemaOf(hf.config), weights: hf.weights}
 }
 
 export interface SaveOptions {

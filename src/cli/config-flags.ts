@@ -6,6 +6,7 @@ import {fileURLToPath} from 'node:url'
 import {Flags} from '@oclif/core'
 
 import {InputError} from '../errors.js'
+import {OPTIMIZERS} from '../optim/index.js'
 import type {Overrides} from '../train/config.js'
 
 /** The configs/ directory shipped with the package. */
@@ -28,6 +29,7 @@ export const overrideFlags = {
   lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), description: 'peak learning rate (train.lr)', helpGroup: 'OVERRIDES'})(),
   warmup: Flags.integer({min: 0, description: 'warmup steps (train.warmup)', helpGroup: 'OVERRIDES'}),
   schedule: Flags.option({options: ['cosine', 'linear', 'constant'] as const, description: 'LR decay (train.schedule)', helpGroup: 'OVERRIDES'})(),
+  optimizer: Flags.option({options: OPTIMIZERS, description: 'optimizer, with its published defaults (train.optimizer)', helpGroup: 'OVERRIDES'})(),
   'weight-decay': Flags.custom<number>({parse: async (s) => nonNegative('--weight-decay', s), description: 'decoupled weight decay (train.weight_decay)', helpGroup: 'OVERRIDES'})(),
   'grad-clip': Flags.custom<number>({parse: async (s) => nonNegative('--grad-clip', s), description: 'global-norm clip, 0 = off (train.grad_clip)', helpGroup: 'OVERRIDES'})(),
   'eval-every': Flags.integer({min: 0, description: 'evaluate every N steps (train.eval_every)', helpGroup: 'OVERRIDES'}),
@@ -37,6 +39,7 @@ export const overrideFlags = {
   'd-model': Flags.integer({min: 1, description: 'residual width (model.d_model)', helpGroup: 'OVERRIDES'}),
   heads: Flags.integer({min: 1, description: 'attention heads (model.n_head)', helpGroup: 'OVERRIDES'}),
   ffn: Flags.integer({min: 1, description: 'FFN width (model.d_ffn)', helpGroup: 'OVERRIDES'}),
+  param: Flags.option({options: ['sp', 'mup'] as const, description: 'parametrization: standard or µP (model.param; µP base shapes from the config)', helpGroup: 'OVERRIDES'})(),
 }
 
 export function overridesFrom(flags: Record<string, unknown>): Overrides {

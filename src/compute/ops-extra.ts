@@ -74,6 +74,7 @@ export function bidirectionalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Ten
 export function repeatKv(x: tf.Tensor4D, n: number): tf.Tensor4D {
   if (n === 1) return x
   const [B, NKV, T, HS] = x.shape
-  const tiled = tf.tile(tf.expandDims(x, 2), [1, 1, n, 1, 1]) // [B,NKV,n,T,HS]
+  // tile's gradient handles rank ≤ 4: fold T and HS together.
+  const tiled = tf.tile(tf.reshape(x, [B, NKV, 1, T * HS]), [1, 1, n, 1]) // [B,NKV,n,T·HS]
   return tf.reshape(tiled, [B, NKV * n, T, HS]) as tf.Tensor4D
 }

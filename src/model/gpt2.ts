@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 
 import {causalAttention, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
+import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
 import type {ParamSpec, Schema, Space} from './schema.js'
 
@@ -29,11 +30,28 @@ export interface Gpt2Config {
   layer_norm_eps: number
   /** Std of the normal init of matrices; residual output projections get init_std/√(2·n_layer). */
   init_std: number
+  /**
+   * 'sp' (standard) or 'mup' (µP, src/mup/rules.ts). Under µP the base shapes below anchor the width
+   * multipliers m = width/base; at m = 1 and α = 1 µP is SP exactly. A grown model keeps its base shapes and α's.
+   */
+  param: Parametrization
+  /** µP base shapes (default: the model's own, m = 1). The attention space's base is base_n_head·base_head_size. */
+  base_d_model: number
+  base_n_head: number
+  base_head_size: number
+  base_d_ffn: number
+  /** Forward multipliers: on the embedding sum, on the logits (µP: α_out/m), on qᵀk (µP: α_attn·√HS₀/HS). */
+  alpha_in: number
+  alpha_out: number
+  alpha_attn: number
+  /** Initialise the query projections to zero (TP5 App. D.2). */
+  zero_query: boolean
 }
 
 export const GPT2_KEYS = [
   'family', 'vocab_size', 'n_positions', 'n_layer', 'd_model', 'n_head', 'head_size', 'd_ffn',
   'tie_embeddings', 'layer_norm_eps', 'init_std',
+  'param', 'base_d_model', 'base_n_head', 'base_head_size', 'base_d_ffn', 'alpha_in', 'alpha_out', 'alpha_attn', 'zero_query',
 ] as const
 
 /** Reads and validates a GPT-2 config; head_size defaults to d_model/n_head and d_ffn to 4·d_model. */
@@ -57,7 +75,20 @@ export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt
     tie_embeddings: f.bool('tie_embeddings', true),
     layer_norm_eps: f.num('layer_norm_eps', 1e-5, {gt: 0, max: 1}),
     init_std: f.num('init_std', 0.02, {gt: 0, max: 10}),
+    param: f.oneOf('param', PARAMETRIZATIONS, 'sp'),
+    base_d_model: 0,
+    base_n_head: 0,
+    base_head_size: 0,
+    base_d_ffn: 0,
+    alpha_in: f.num('alpha_in', 1, {gt: 0, max: 1e6}),
+    alpha_out: f.num('alpha_out', 1, {gt: 0, max: 1e6}),
+    alpha_attn: f.num('alpha_attn', 1, {gt: 0, max: 1e6}),
+    zero_query: f.bool('zero_query', false),
   }
+  cfg.base_d_model = f.int('base_d_model', cfg.d_model, {min: 1, max: 65536})
+  cfg.base_n_head = f.int('base_n_head', cfg.n_head, {min: 1, max: 4096})
+  cfg.base_head_size = f.int('base_head_size', cfg.head_size, {min: 1, max: 65536})
+  cfg.base_d_ffn = f.int('base_d_ffn', cfg.d_ffn, {min: 1, max: 1 << 20})
   return cfg
 }
 
@@ -98,23 +129,33 @@ export function gpt2Schema(c: Gpt2Config): Schema {
 export type Params = Map<string, tf.Tensor>
 
 /**
+ * Receives named intermediate tensors of a forward pass (for coordinate checks): `embed` [N,C], per block
+ * `h.<l>.attn_logits` [B,NH,T,T] (scaled qᵀk before the mask; computed only when probing) and `h.<l>.out` [N,C]
+ * (the residual stream after the block), and `logits` [N,V]. The tensors belong to the caller's tf.tidy.
+ */
+export type Probe = (name: string, t: tf.Tensor) => void
+
+/**
  * Logits for token ids [B,T] (row-major Int32Array): returns [B·T, V]. Call inside tf.tidy.
  */
-export function gpt2Forward(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: number): tf.Tensor2D {
+export function gpt2Forward(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: number, probe?: Probe): tf.Tensor2D {
   if (T > c.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${c.n_positions}`)
   const N = B * T
   const C = c.d_model
   const NH = c.n_head
   const HS = c.head_size
+  const mult = forwardMultipliers(c) // all 1 (skipped) for SP with α = 1
   const get = <R extends tf.Rank>(name: string) => p.get(name) as tf.Tensor<R>
   const pos = new Int32Array(N)
   for (let i = 0; i < N; i++) pos[i] = i % T
 
-  // x[N,C] = wte[ids] + wpe[pos]
+  // x[N,C] = α_in·(wte[ids] + wpe[pos])
   let x = tf.add(
     embedding(get('wte.weight'), tf.tensor1d(ids, 'int32')),
     embedding(get('wpe.weight'), tf.tensor1d(pos, 'int32')),
   ) as tf.Tensor2D
+  if (mult.input !== 1) x = tf.mul(x, mult.input)
+  probe?.('embed', x)
   const heads = (y: tf.Tensor2D) => tf.transpose(tf.reshape(y, [B, T, NH, HS]), [0, 2, 1, 3]) as tf.Tensor4D // [B,NH,T,HS]
   for (let l = 0; l < c.n_layer; l++) {
     const w = (n: string) => get<tf.Rank.R2>(`h.${l}.${n}`)
@@ -123,17 +164,23 @@ export function gpt2Forward(c: Gpt2Config, p: Params, ids: Int32Array, B: number
     const q = heads(linear(h, w('attn.q_proj.weight'), b('attn.q_proj.bias')))
     const k = heads(linear(h, w('attn.k_proj.weight'), b('attn.k_proj.bias')))
     const v = heads(linear(h, w('attn.v_proj.weight'), b('attn.v_proj.bias')))
-    const a = causalAttention(q, k, v, 1 / Math.sqrt(HS)) // [B,NH,T,HS]
+    if (probe) probe(`h.${l}.attn_logits`, tf.mul(tf.matMul(q, k, false, true), mult.attention)) // [B,NH,T,T]
+    const a = causalAttention(q, k, v, mult.attention) // [B,NH,T,HS]
     const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
     x = tf.add(x, linear(merged, w('attn.c_proj.weight'), b('attn.c_proj.bias')))
     const h2 = layerNorm(x, b('ln_2.weight'), b('ln_2.bias'), c.layer_norm_eps)
     const f = gelu(linear(h2, w('mlp.c_fc.weight'), b('mlp.c_fc.bias')))
     x = tf.add(x, linear(f, w('mlp.c_proj.weight'), b('mlp.c_proj.bias')))
+    probe?.(`h.${l}.out`, x)
   }
   x = layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), c.layer_norm_eps)
-  return c.tie_embeddings
+  let logits = c.tie_embeddings
     ? (tf.matMul(x, get<tf.Rank.R2>('wte.weight'), false, true) as tf.Tensor2D) // [N,C]·[V,C]ᵀ
     : linear(x, get<tf.Rank.R2>('lm_head.weight'))
+  // µP readout multiplier α_out/m, on the logits whether the head is tied or not (research notes §1.3, §1.8.4).
+  if (mult.readout !== 1) logits = tf.mul(logits, mult.readout)
+  probe?.('logits', logits)
+  return logits
 }
 
 /** Mean next-token cross-entropy of a batch: inputs and targets are [B,T] row-major. Call inside tf.tidy. */

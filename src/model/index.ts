@@ -1,6 +1,10 @@
 /**
  * The architecture families behind one interface. Everything outside src/model/ goes through here: configs are
  * validated by their family, and the schema says what tensors a model has.
+ *
+ * Every family's config shares the fields the rest of the tool reads (family, vocab_size, n_positions, n_layer,
+ * d_model, n_head, head_size, d_ffn, tie_embeddings) and adds its own (Llama: n_kv_head, rope_theta,
+ * rms_norm_eps; BERT: type_vocab_size, mask_id, mask_prob, layer_norm_eps).
  */
 import type * as tf from '@tensorflow/tfjs-core'
 
@@ -8,12 +12,17 @@ import '../compute/gradients.js'
 
 import {ConfigError} from '../errors.js'
 import {Fields} from '../validate.js'
-import {type Gpt2Config, type Params, gpt2Config, gpt2Forward, gpt2Loss, gpt2Schema} from './gpt2.js'
+import {type BertConfig, bertConfig, bertForward, bertLoss, bertSchema} from './bert.js'
+import {type Gpt2Config, type Params, type Probe, gpt2Config, gpt2Forward, gpt2Loss, gpt2Schema} from './gpt2.js'
+import {type LlamaConfig, llamaConfig, llamaForward, llamaLoss, llamaSchema} from './llama.js'
 import type {Schema} from './schema.js'
 
-export type ModelConfig = Gpt2Config
-export type {Params} from './gpt2.js'
-export const FAMILIES = ['gpt2'] as const
+export type ModelConfig = Gpt2Config | LlamaConfig | BertConfig
+export type {BertConfig} from './bert.js'
+export type {Gpt2Config, Params, Probe} from './gpt2.js'
+export type {LlamaConfig} from './llama.js'
+export const FAMILIES = ['gpt2', 'llama', 'bert'] as const
+export type Family = (typeof FAMILIES)[number]
 
 /** Validates a model config of any family (the `family` key picks it; default gpt2). */
 export function modelConfig(raw: unknown, source?: string, prefix = 'model'): ModelConfig {
@@ -22,23 +31,54 @@ export function modelConfig(raw: unknown, source?: string, prefix = 'model'): Mo
   switch (family) {
     case 'gpt2':
       return gpt2Config(raw, source, prefix)
+    case 'llama':
+      return llamaConfig(raw, source, prefix)
+    case 'bert':
+      return bertConfig(raw, source, prefix)
     default:
       throw new ConfigError(f.key('family'), family, `one of ${FAMILIES.join(', ')}`, source)
   }
 }
 
 export function schemaOf(c: ModelConfig): Schema {
-  return gpt2Schema(c)
+  switch (c.family) {
+    case 'gpt2':
+      return gpt2Schema(c)
+    case 'llama':
+      return llamaSchema(c)
+    case 'bert':
+      return bertSchema(c)
+  }
 }
 
-/** Logits [B·T, V] for ids [B,T]. Call inside tf.tidy. */
-export function forward(c: ModelConfig, p: Params, ids: Int32Array, B: number, T: number): tf.Tensor2D {
-  return gpt2Forward(c, p, ids, B, T)
+/**
+ * Logits [B·T, V] for ids [B,T]. Call inside tf.tidy. (BERT: MLM logits of the unmasked input.) `probe` receives
+ * named intermediates (embed, <block>.attn_logits, <block>.out, logits) for coordinate checks.
+ */
+export function forward(c: ModelConfig, p: Params, ids: Int32Array, B: number, T: number, probe?: Probe): tf.Tensor2D {
+  switch (c.family) {
+    case 'gpt2':
+      return gpt2Forward(c, p, ids, B, T, probe)
+    case 'llama':
+      return llamaForward(c, p, ids, B, T, probe)
+    case 'bert':
+      return bertForward(c, p, ids, B, T, probe)
+  }
 }
 
-/** Mean next-token loss of a batch. Call inside tf.tidy. */
+/**
+ * The training loss of a batch. Call inside tf.tidy. Decoders (gpt2, llama): mean next-token cross-entropy of
+ * `targets`. BERT: masked-LM loss over `inputs` (see src/model/bert.ts for the masking rule; `targets` unused).
+ */
 export function lossOf(c: ModelConfig, p: Params, inputs: Int32Array, targets: Int32Array, B: number, T: number): tf.Scalar {
-  return gpt2Loss(c, p, inputs, targets, B, T)
+  switch (c.family) {
+    case 'gpt2':
+      return gpt2Loss(c, p, inputs, targets, B, T)
+    case 'llama':
+      return llamaLoss(c, p, inputs, targets, B, T)
+    case 'bert':
+      return bertLoss(c, p, inputs, targets, B, T)
+  }
 }
 
 /** The longest context the model accepts. */

@@ -7,11 +7,11 @@ import YAML from 'yaml'
 
 import {ConfigError, InputError} from '../errors.js'
 import {type ModelConfig, modelConfig} from '../model/index.js'
+import {OPTIMIZER_DEFAULTS, OPTIMIZERS, type OptimizerKind, type OptimizerSettingKey} from '../optim/index.js'
 import {SCHEDULES, type ScheduleKind} from '../optim/schedule.js'
 import {Fields, type Obj} from '../validate.js'
 
-export const OPTIMIZERS = ['adamw'] as const
-export type OptimizerKind = (typeof OPTIMIZERS)[number]
+export {OPTIMIZERS, type OptimizerKind} from '../optim/index.js'
 
 export interface TrainConfig {
   steps: number
@@ -21,15 +21,30 @@ export interface TrainConfig {
   seq: number
   /** Micro-batches per update (gradient accumulation). */
   accum: number
+  /** adamw, came or adafactor; the optimizer keys below default per optimizer (OPTIMIZER_DEFAULTS). */
   optimizer: OptimizerKind
   lr: number
   warmup: number
   schedule: ScheduleKind
   min_lr_ratio: number
+  /** Decoupled weight decay on matrices, all optimizers: θ ← θ·(1 − lr·μ·wd). */
   weight_decay: number
+  /** First-moment decay: adamw 0.9, came 0.9, adafactor 0 (= no first moment, the paper's default). */
   beta1: number
+  /** Second-moment decay: adamw 0.95, came 0.999; adafactor: a cap on its 1 − t^decay_rate schedule, 1 = none. */
   beta2: number
+  /** adamw: ε added to √v (1e-8). came, adafactor: ε1 added to g² (1e-30). */
   eps: number
+  /** came only: decay of the instability (confidence) statistics (0.9999). */
+  beta3?: number
+  /** came: ε2 added to the instability (1e-16); adafactor: floor of RMS(θ) under scale_parameter (1e-3). */
+  eps2?: number
+  /** came, adafactor: update clipping threshold d, û = u / max(1, RMS(u)/d) (1). */
+  clip_threshold?: number
+  /** adafactor only: c in its second-moment decay β̂2_t = 1 − t^c (−0.8). */
+  decay_rate?: number
+  /** adafactor only: scale each step by max(eps2, RMS(θ)), the paper's parameter-relative step (false). */
+  scale_parameter?: boolean
   /** Global-norm clip; 0 disables. */
   grad_clip: number
   /** Evaluate every N steps (and at the end); 0 disables periodic evaluation. */
@@ -48,26 +63,75 @@ export interface RunConfig {
 
 export const TRAIN_KEYS = [
   'steps', 'batch', 'seq', 'accum', 'optimizer', 'lr', 'warmup', 'schedule', 'min_lr_ratio', 'weight_decay',
-  'beta1', 'beta2', 'eps', 'grad_clip', 'eval_every', 'eval_batches', 'save_every', 'seed',
+  'beta1', 'beta2', 'eps', 'beta3', 'eps2', 'clip_threshold', 'decay_rate', 'scale_parameter', 'grad_clip', 'eval_every',
+  'eval_batches', 'save_every', 'seed',
 ] as const
+
+/** The keys that configure the optimizer (the rest of TrainConfig is the schedule, data and bookkeeping). */
+export const OPTIMIZER_KEYS = [
+  'optimizer', 'beta1', 'beta2', 'eps', 'beta3', 'eps2', 'clip_threshold', 'decay_rate', 'scale_parameter',
+] as const satisfies readonly (keyof TrainConfig)[]
+const OPTIMIZER_SETTING_KEYS = OPTIMIZER_KEYS.slice(1) as Exclude<(typeof OPTIMIZER_KEYS)[number], 'optimizer'>[]
+
+/**
+ * Reads the optimizer keys. Defaults depend on the optimizer (OPTIMIZER_DEFAULTS: each method's published ones);
+ * a key the chosen optimizer does not use is an error rather than silently ignored.
+ */
+function optimizerConfig(f: Fields): Pick<TrainConfig, (typeof OPTIMIZER_KEYS)[number]> {
+  const optimizer = f.oneOf('optimizer', OPTIMIZERS, 'adamw')
+  const d = OPTIMIZER_DEFAULTS[optimizer]
+  const uses = (k: OptimizerSettingKey) => d[k] !== undefined
+  for (const k of OPTIMIZER_SETTING_KEYS) {
+    if (f.has(k) && !uses(k)) {
+      const users = OPTIMIZERS.filter((o) => OPTIMIZER_DEFAULTS[o][k] !== undefined)
+      throw f.err(k, f.obj[k], `no value: ${k} is a setting of ${users.join(' and ')}, and train.optimizer is ${optimizer}`)
+    }
+  }
+  const adafactor = optimizer === 'adafactor'
+  const out: Pick<TrainConfig, (typeof OPTIMIZER_KEYS)[number]> = {
+    optimizer,
+    // CAME needs β1 > 0 (with β1 = 0 the instability vanishes and m/√S explodes); for Adafactor 0 means none.
+    beta1: f.num('beta1', d.beta1, optimizer === 'came' ? {gt: 0, max: 0.999999} : {min: 0, max: 0.999999}),
+    // AdamW's bias correction and CAME's EMAs need β2 < 1; for Adafactor it caps the schedule and 1 = no cap.
+    beta2: f.num('beta2', d.beta2, adafactor ? {min: 0, max: 1} : {min: 0, max: 0.99999999}),
+    eps: f.num('eps', d.eps, {gt: 0, max: 1}),
+  }
+  if (uses('beta3')) out.beta3 = f.num('beta3', d.beta3, {min: 0, max: 0.99999999})
+  if (uses('eps2')) out.eps2 = f.num('eps2', d.eps2, {gt: 0, max: 1})
+  if (uses('clip_threshold')) out.clip_threshold = f.num('clip_threshold', d.clip_threshold, {gt: 0})
+  // c ≤ 0 keeps β̂2_t = 1 − t^c in [0, 1); the paper uses −0.8 (−0.5 also tested).
+  if (uses('decay_rate')) out.decay_rate = f.num('decay_rate', d.decay_rate, {min: -1, max: 0})
+  if (uses('scale_parameter')) out.scale_parameter = f.bool('scale_parameter', d.scale_parameter)
+  return out
+}
+
+/**
+ * `train` with its optimizer switched to `kind`: the optimizer keys take kind's defaults, everything else
+ * (lr, weight decay, schedule, ...) is kept. The same kind returns `train` unchanged.
+ */
+export function withOptimizer(train: TrainConfig, kind: OptimizerKind): TrainConfig {
+  if (kind === train.optimizer) return train
+  const raw: Obj = {...train, optimizer: kind}
+  for (const k of OPTIMIZER_SETTING_KEYS) delete raw[k]
+  return trainConfig(raw)
+}
 
 export function trainConfig(raw: unknown, source?: string): TrainConfig {
   const f = Fields.of(raw, 'train', source)
   f.rejectUnknown(TRAIN_KEYS)
+  const {optimizer, ...optimizerSettings} = optimizerConfig(f)
   return {
     steps: f.int('steps', 1000, {min: 1}),
     batch: f.int('batch', 16, {min: 1, max: 1 << 16}),
     seq: f.int('seq', 128, {min: 1, max: 1 << 20}),
     accum: f.int('accum', 1, {min: 1, max: 1 << 16}),
-    optimizer: f.oneOf('optimizer', OPTIMIZERS, 'adamw'),
+    optimizer,
     lr: f.num('lr', 1e-3, {gt: 0, max: 10}),
     warmup: f.int('warmup', 100, {min: 0}),
     schedule: f.oneOf('schedule', SCHEDULES, 'cosine'),
     min_lr_ratio: f.num('min_lr_ratio', 0.1, {min: 0, max: 1}),
     weight_decay: f.num('weight_decay', 0.1, {min: 0, max: 10}),
-    beta1: f.num('beta1', 0.9, {min: 0, max: 0.999999}),
-    beta2: f.num('beta2', 0.95, {min: 0, max: 0.99999999}),
-    eps: f.num('eps', 1e-8, {gt: 0, max: 1}),
+    ...optimizerSettings,
     grad_clip: f.num('grad_clip', 1.0, {min: 0}),
     eval_every: f.int('eval_every', 100, {min: 0}),
     eval_batches: f.int('eval_batches', 20, {min: 0}),
@@ -94,6 +158,8 @@ export interface Overrides {
   'eval-every'?: number
   'save-every'?: number
   schedule?: string
+  optimizer?: string
+  param?: string
 }
 
 /** Where each override lands in the raw config. */
@@ -106,6 +172,7 @@ const OVERRIDE_PATHS: Record<keyof Overrides, [section: 'model' | 'train', key: 
   warmup: ['train', 'warmup'],
   seed: ['train', 'seed'],
   schedule: ['train', 'schedule'],
+  optimizer: ['train', 'optimizer'],
   'weight-decay': ['train', 'weight_decay'],
   'grad-clip': ['train', 'grad_clip'],
   'eval-every': ['train', 'eval_every'],
@@ -114,6 +181,7 @@ const OVERRIDE_PATHS: Record<keyof Overrides, [section: 'model' | 'train', key: 
   'd-model': ['model', 'd_model'],
   heads: ['model', 'n_head'],
   ffn: ['model', 'd_ffn'],
+  param: ['model', 'param'],
 }
 
 /** Reads a YAML or JSON config file into a raw object (no validation). */

@@ -1,0 +1,341 @@
+/**
+ * BERT: schema and config, MLM logits of an HF-layout BertForMaskedLM checkpoint against an independent float64
+ * reference written from transformers' modeling_bert.py (not our model code), the deterministic masking rule and
+ * the masked-LM loss, bidirectionality, gradients, and a few training steps.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import * as tf from '@tensorflow/tfjs-core'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {writeSafetensors} from '../../src/checkpoints/safetensors.js'
+import {Rng} from '../../src/data/rng.js'
+import {mlmMask} from '../../src/model/bert.js'
+import {fromHfConfig, mapping, readHfDir} from '../../src/model/hf.js'
+import {type BertConfig, type ModelConfig, forward, lossOf, modelConfig, schemaOf} from '../../src/model/index.js'
+import {initWeights} from '../../src/model/init.js'
+import {countParams} from '../../src/model/schema.js'
+import {train} from '../../src/train/trainer.js'
+import {TINY_MODEL, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+
+beforeAll(useCpu)
+
+type HfTensors = Map<string, {shape: number[]; data: Float32Array | Int32Array; dtype?: 'I64'}>
+
+const HF_CONFIG = {
+  architectures: ['BertForMaskedLM'], model_type: 'bert', vocab_size: 53, hidden_size: 16, num_hidden_layers: 2,
+  num_attention_heads: 4, intermediate_size: 28, hidden_act: 'gelu', max_position_embeddings: 24, type_vocab_size: 2,
+  layer_norm_eps: 1e-12, pad_token_id: 0, position_embedding_type: 'absolute', tie_word_embeddings: true,
+}
+
+/** A BertForMaskedLM state dict with random weights; `extras` adds what BertForPreTraining files carry besides. */
+function randomBert(cfg: typeof HF_CONFIG, seed: number, extras = false): HfTensors {
+  const rng = new Rng(seed)
+  const C = cfg.hidden_size, F = cfg.intermediate_size, V = cfg.vocab_size
+  const t: HfTensors = new Map()
+  const add = (name: string, shape: number[], mean: number, std: number) =>
+    t.set(name, {shape, data: Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => mean + std * rng.normal())})
+  const norm = (p: string) => (add(p + '.weight', [C], 1, 0.2), add(p + '.bias', [C], 0, 0.2))
+  const dense = (p: string, out: number, inn: number) => (add(p + '.weight', [out, inn], 0, 0.4), add(p + '.bias', [out], 0, 0.2))
+  add('bert.embeddings.word_embeddings.weight', [V, C], 0, 0.5)
+  add('bert.embeddings.position_embeddings.weight', [cfg.max_position_embeddings, C], 0, 0.5)
+  add('bert.embeddings.token_type_embeddings.weight', [cfg.type_vocab_size, C], 0, 0.5)
+  norm('bert.embeddings.LayerNorm')
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = `bert.encoder.layer.${l}.`
+    dense(p + 'attention.self.query', C, C)
+    dense(p + 'attention.self.key', C, C)
+    dense(p + 'attention.self.value', C, C)
+    dense(p + 'attention.output.dense', C, C)
+    norm(p + 'attention.output.LayerNorm')
+    dense(p + 'intermediate.dense', F, C)
+    dense(p + 'output.dense', C, F)
+    norm(p + 'output.LayerNorm')
+  }
+  dense('cls.predictions.transform.dense', C, C)
+  norm('cls.predictions.transform.LayerNorm')
+  add('cls.predictions.bias', [V], 0, 0.3)
+  if (!cfg.tie_word_embeddings) add('cls.predictions.decoder.weight', [V, C], 0, 0.4)
+  if (extras) {
+    t.set('bert.embeddings.position_ids', {shape: [1, cfg.max_position_embeddings], data: Int32Array.from({length: cfg.max_position_embeddings}, (_, i) => i), dtype: 'I64'})
+    dense('bert.pooler.dense', C, C)
+    dense('cls.seq_relationship', 2, C)
+  }
+  return t
+}
+
+function writeHf(dir: string, config: object, tensors: HfTensors): string {
+  fs.mkdirSync(dir, {recursive: true})
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {metadata: {format: 'pt'}})
+  return dir
+}
+
+function matvec(W: ArrayLike<number>, x: number[], out: number, b?: ArrayLike<number>): number[] {
+  const n = x.length
+  const y = Array.from({length: out}, (_, o) => (b ? b[o] : 0))
+  for (let o = 0; o < out; o++) for (let i = 0; i < n; i++) y[o] += W[o * n + i] * x[i]
+  return y
+}
+
+function layerNorm(x: number[], g: ArrayLike<number>, b: ArrayLike<number>, eps: number): number[] {
+  const mean = x.reduce((a, v) => a + v, 0) / x.length
+  const v = x.reduce((a, z) => a + (z - mean) ** 2, 0) / x.length
+  return x.map((z, i) => ((z - mean) / Math.sqrt(v + eps)) * g[i] + b[i])
+}
+
+/** erf in float64: Taylor series below 4, 1 beyond (|1 - erf(4)| < 2e-8). */
+function erf(x: number): number {
+  if (Math.abs(x) >= 4) return Math.sign(x)
+  let term = x, sum = x
+  for (let n = 1; n < 200; n++) {
+    term *= (-x * x) / n
+    const add = term / (2 * n + 1)
+    sum += add
+    if (Math.abs(add) < 1e-17) break
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum
+}
+const gelu = (z: number) => 0.5 * z * (1 + erf(z / Math.SQRT2))
+
+/** BertForMaskedLM.forward in float64 (one segment, no padding), from modeling_bert.py: logits [T][V]. */
+function bertReference(cfg: typeof HF_CONFIG, w: HfTensors, ids: number[]): number[][] {
+  const g = (n: string) => w.get(n)!.data
+  const C = cfg.hidden_size, NH = cfg.num_attention_heads, HS = C / NH, F = cfg.intermediate_size, V = cfg.vocab_size
+  const eps = cfg.layer_norm_eps
+  const row = (n: string, i: number) => Array.from(g(n).subarray(i * C, (i + 1) * C), Number)
+  let xs = ids.map((id, t) => {
+    const [a, b, c] = [row('bert.embeddings.word_embeddings.weight', id), row('bert.embeddings.position_embeddings.weight', t), row('bert.embeddings.token_type_embeddings.weight', 0)]
+    return layerNorm(a.map((v, i) => v + b[i] + c[i]), g('bert.embeddings.LayerNorm.weight'), g('bert.embeddings.LayerNorm.bias'), eps)
+  })
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = `bert.encoder.layer.${l}.`
+    const lin = (n: string, x: number[], out: number) => matvec(g(p + n + '.weight'), x, out, g(p + n + '.bias'))
+    const q = xs.map((x) => lin('attention.self.query', x, C))
+    const k = xs.map((x) => lin('attention.self.key', x, C))
+    const v = xs.map((x) => lin('attention.self.value', x, C))
+    xs = xs.map((x, t) => {
+      const ctx = new Array<number>(C).fill(0)
+      for (let h = 0; h < NH; h++) {
+        const s = xs.map((_, u) => {
+          let d = 0
+          for (let i = 0; i < HS; i++) d += q[t][h * HS + i] * k[u][h * HS + i]
+          return d / Math.sqrt(HS)
+        })
+        const m = Math.max(...s)
+        const e = s.map((z) => Math.exp(z - m))
+        const z = e.reduce((a, b) => a + b, 0)
+        for (let u = 0; u < xs.length; u++) for (let i = 0; i < HS; i++) ctx[h * HS + i] += (e[u] / z) * v[u][h * HS + i]
+      }
+      const a = lin('attention.output.dense', ctx, C)
+      const x1 = layerNorm(a.map((ai, i) => ai + x[i]), g(p + 'attention.output.LayerNorm.weight'), g(p + 'attention.output.LayerNorm.bias'), eps)
+      const inter = lin('intermediate.dense', x1, F).map(gelu)
+      const o = lin('output.dense', inter, C)
+      return layerNorm(o.map((oi, i) => oi + x1[i]), g(p + 'output.LayerNorm.weight'), g(p + 'output.LayerNorm.bias'), eps)
+    })
+  }
+  const decoder = cfg.tie_word_embeddings ? g('bert.embeddings.word_embeddings.weight') : g('cls.predictions.decoder.weight')
+  return xs.map((x) => {
+    const h = matvec(g('cls.predictions.transform.dense.weight'), x, C, g('cls.predictions.transform.dense.bias')).map(gelu)
+    const n = layerNorm(h, g('cls.predictions.transform.LayerNorm.weight'), g('cls.predictions.transform.LayerNorm.bias'), eps)
+    return matvec(decoder, n, V, g('cls.predictions.bias'))
+  })
+}
+
+function params(c: BertConfig, weights: Map<string, Float32Array>): Map<string, tf.Tensor> {
+  return new Map(schemaOf(c).map((s) => [s.name, tf.tensor(weights.get(s.name)!, s.shape)]))
+}
+
+function ourLogits(c: BertConfig, weights: Map<string, Float32Array>, ids: number[]): number[][] {
+  return tf.tidy(() => forward(c, params(c, weights), Int32Array.from(ids), 1, ids.length).arraySync())
+}
+
+function maxDiff(a: number[][], b: number[][]): number {
+  let m = 0
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) m = Math.max(m, Math.abs(a[i][j] - b[i][j]))
+  return m
+}
+
+const ids = (n: number, V: number, salt = 0) => Array.from({length: n}, (_, i) => (i * 37 + 11 + salt * 101) % V)
+
+describe('bert schema and config', () => {
+  it("uses BertForMaskedLM's names and counts its parameters", () => {
+    const c = modelConfig({...TINY_MODEL, family: 'bert'}) as BertConfig
+    expect(c).toMatchObject({type_vocab_size: 2, tie_embeddings: true, layer_norm_eps: 1e-12, mask_id: 255, mask_prob: 0.15})
+    const schema = schemaOf(c)
+    for (const p of schema) expect(p.spaces.length).toBe(p.shape.length)
+    const C = 16, F = 32, L = 2, V = 256, P = 16
+    const perLayer = 4 * (C * C + C) + 2 * C + (C * F + F) + (F * C + C) + 2 * C
+    expect(countParams(schema)).toBe(V * C + P * C + 2 * C + 2 * C + L * perLayer + (C * C + C) + 2 * C + V)
+    expect(schema.find((p) => p.name === 'bert.encoder.layer.1.attention.self.query.weight')).toMatchObject({layer: 1, module: 'attention.self.query.weight', spaces: ['resid', 'q'], role: 'hidden'})
+    expect(schema.find((p) => p.name === 'bert.encoder.layer.0.attention.output.dense.weight')?.spaces).toEqual(['v', 'resid'])
+    expect(schema.at(-1)).toMatchObject({name: 'cls.predictions.bias', role: 'bias', spaces: ['vocab']})
+  })
+
+  it('rejects bad configs naming the key', () => {
+    expect(() => modelConfig({family: 'bert', vocab_size: 100, mask_id: 100})).toThrow(/model\.mask_id.*≤ 99/)
+    expect(() => modelConfig({family: 'bert', mask_prob: 0})).toThrow(/model\.mask_prob/)
+    expect(() => modelConfig({family: 'bert', n_kv_head: 2})).toThrow(/model\.n_kv_head.*no such key/)
+  })
+})
+
+describe('bert forward and loss', () => {
+  it('matches an independent float64 reference on an HF-layout checkpoint (tied and untied decoder)', () => {
+    for (const tie of [true, false]) {
+      const cfg = {...HF_CONFIG, tie_word_embeddings: tie}
+      const hf = randomBert(cfg, tie ? 1 : 2, tie) // the tied variant also carries BertForPreTraining's extra tensors
+      const m = readHfDir(writeHf(tmpDir(), {...cfg, architectures: [tie ? 'BertForPreTraining' : 'BertForMaskedLM']}, hf))
+      expect(m.config).toMatchObject({family: 'bert', d_model: 16, n_head: 4, d_ffn: 28, n_positions: 24, tie_embeddings: tie, mask_id: 52})
+      const x = ids(13, cfg.vocab_size)
+      const ref = bertReference(cfg, hf, x)
+      expect(Math.max(...ref.flat().map(Math.abs))).toBeGreaterThan(1)
+      expect(maxDiff(ourLogits(m.config as BertConfig, m.weights, x), ref)).toBeLessThan(1e-4)
+    }
+  })
+
+  it('is bidirectional: changing a later token changes earlier logits', () => {
+    const c = modelConfig({...TINY_MODEL, family: 'bert'}) as BertConfig
+    const w = initWeights(schemaOf(c), 3)
+    const a = ids(16, 256)
+    const b = [...a]
+    b[12] = (b[12] + 99) % 256
+    const la = ourLogits(c, w, a), lb = ourLogits(c, w, b)
+    expect(la[0]).not.toEqual(lb[0])
+  })
+
+  it('masks deterministically by the documented rule and scores only the masked positions', () => {
+    const cfg = {...HF_CONFIG}
+    const hf = randomBert(cfg, 5)
+    const m = readHfDir(writeHf(tmpDir(), cfg, hf))
+    const c = m.config as BertConfig
+    const B = 3, T = 20
+    const x = Int32Array.from(ids(B * T, c.vocab_size, 1))
+    const masked = mlmMask(c, x, T)
+    expect(mlmMask(c, x, T)).toEqual(masked)
+    expect(masked.length).toBeGreaterThan(2)
+    expect(masked.length).toBeLessThan(0.4 * B * T)
+    // The rule reads only (position in the row, token): equal (t, id) pairs are masked alike in every row.
+    const sig = (i: number) => `${i % T}:${x[i]}`
+    for (let i = 0; i < x.length; i++) for (let j = 0; j < x.length; j++) if (sig(i) === sig(j)) expect(masked.includes(i)).toBe(masked.includes(j))
+    // Reference: the mean cross-entropy at masked positions of the reference logits of the corrupted rows.
+    let sum = 0
+    for (let b = 0; b < B; b++) {
+      const row = Array.from(x.subarray(b * T, (b + 1) * T))
+      const corrupted = row.map((id, t) => (masked.includes(b * T + t) ? c.mask_id : id))
+      const logits = bertReference(cfg, hf, corrupted)
+      for (let t = 0; t < T; t++) {
+        if (!masked.includes(b * T + t)) continue
+        const l = logits[t], mx = Math.max(...l)
+        sum += mx + Math.log(l.reduce((a, z) => a + Math.exp(z - mx), 0)) - l[row[t]]
+      }
+    }
+    const ours = tf.tidy(() => lossOf(c, params(c, m.weights), x, new Int32Array(B * T), B, T).dataSync()[0])
+    expect(Math.abs(ours - sum / masked.length)).toBeLessThan(1e-4)
+    // No position under the threshold: the one with the smallest hash is masked.
+    const one = mlmMask({...c, mask_prob: 1e-9}, x, T)
+    expect(one).toHaveLength(1)
+  })
+
+  it('has gradients that match finite differences (directional derivative per tensor)', () => {
+    const c = modelConfig({...TINY_MODEL, family: 'bert', layer_norm_eps: 1e-5, mask_prob: 0.3}) as BertConfig
+    const schema = schemaOf(c)
+    const B = 2, T = 8
+    const x = Int32Array.from(ids(B * T, 256)), y = new Int32Array(B * T)
+    const w0 = new Map([...initWeights(schema, 1)].map(([k, v]) => [k, Float32Array.from(v, (a, i) => a + 0.05 * Math.sin(i * 1.7 + k.length))]))
+    const names = schema.map((s) => s.name)
+    const loss = (ws: Map<string, Float32Array>) => tf.tidy(() => lossOf(c, params(c, ws), x, y, B, T).dataSync()[0])
+    const grads = tf.tidy(() => {
+      const f = (...ts: tf.Tensor[]) => lossOf(c, new Map(names.map((n, i) => [n, ts[i]])), x, y, B, T)
+      return tf.grads(f)(names.map((n, i) => tf.tensor(w0.get(n)!, schema[i].shape))).map((g) => g.dataSync() as Float32Array)
+    })
+    const eps = 1e-3
+    let checked = 0
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]
+      // Rows of position/type tables no batch position reads have zero gradient; the direction covers used rows.
+      const size = n.endsWith('token_type_embeddings.weight') ? c.d_model : w0.get(n)!.length
+      const dir = new Float32Array(w0.get(n)!.length)
+      for (let k = 0; k < Math.min(24, size); k++) dir[Math.floor(((k + 0.5) * size) / Math.min(24, size))] = k % 3 === 0 ? -1 : 1
+      const shift = (s: number) => new Map([...w0].map(([k, v]) => [k, k === n ? Float32Array.from(v, (a, j) => a + s * dir[j]) : v]))
+      const numeric = (loss(shift(eps)) - loss(shift(-eps))) / (2 * eps)
+      let analytic = 0
+      for (let j = 0; j < dir.length; j++) analytic += grads[i][j] * dir[j]
+      expect(Math.abs(numeric - analytic), `${n}: numeric ${numeric} vs analytic ${analytic}`).toBeLessThan(3e-4 + 0.015 * Math.abs(analytic))
+      if (Math.abs(analytic) > 1e-3) checked++
+    }
+    expect(checked).toBeGreaterThan(names.length / 2)
+  })
+})
+
+describe('bert training', () => {
+  it('lowers the masked-LM loss in a few steps', async () => {
+    const data = await smallBrown()
+    const out = path.join(tmpDir(), 'run')
+    await train({config: tinyRun({steps: 30, batch: 8, lr: 0.01, warmup: 2}, {family: 'bert'}), dataDir: data, outDir: out})
+    const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    expect(rows).toHaveLength(30)
+    const first = rows.slice(0, 3).reduce((a, m) => a + m.loss, 0) / 3
+    const last = rows.slice(-3).reduce((a, m) => a + m.loss, 0) / 3
+    expect(last).toBeLessThan(first - 0.8)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// Parity with transformers itself. The golden logits below were computed once by transformers 5.17.0 (torch
+// 2.11, float32) for a BertForMaskedLM whose every tensor was set by `formula` under its HF name (tied copies left to
+// transformers), on GOLDEN_IDS; columns GOLDEN_COLS. The Python side, in full:
+//   for k, v in model.state_dict().items():   # skipping tied lm_head / decoder entries
+//       i = torch.arange(v.numel(), dtype=torch.float64); s = torch.sin(0.91 * i + 0.37 * sum(map(ord, k)))
+//       norm = v.dim() == 1 and k.endswith('weight') and ('norm' in k.lower() or 'ln_' in k.lower())
+//       new[k] = ((1 + 0.2 * s) if norm else (0.1 * s if v.dim() == 1 else 0.4 * s)).float().reshape(v.shape)
+//   model.load_state_dict(new, strict=False); logits = model(input_ids=torch.tensor([GOLDEN_IDS])).logits[0]
+
+const GOLDEN_IDS = [3, 17, 42, 8, 29, 0, 55, 11, 31, 7, 98, 64]
+const GOLDEN_COLS = [0, 7, 50, 98]
+
+/** HF tensors of a model set by the formula above, named and shaped by our mapping (so the mapping is tested too). */
+function formulaTensors(c: ModelConfig): Map<string, {shape: number[]; data: Float32Array}> {
+  const out = new Map<string, {shape: number[]; data: Float32Array}>()
+  for (const r of mapping(c)) {
+    const cs = [...r.hf].reduce((a, ch) => a + ch.charCodeAt(0), 0)
+    const low = r.hf.toLowerCase()
+    const norm = r.shape.length === 1 && r.hf.endsWith('weight') && (low.includes('norm') || low.includes('ln_'))
+    const [offset, scale] = norm ? [1, 0.2] : [0, r.shape.length === 1 ? 0.1 : 0.4]
+    out.set(r.hf, {shape: r.shape, data: Float32Array.from({length: r.shape.reduce((a, b) => a * b, 1)}, (_, i) => offset + scale * Math.sin(0.91 * i + 0.37 * cs))})
+  }
+  return out
+}
+
+const GOLDEN_CONFIG = {architectures: ['BertForMaskedLM'], model_type: 'bert', vocab_size: 99, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 40, max_position_embeddings: 24}
+const GOLDEN_LOGITS = [
+  [-1.0712732, 0.8184675, 0.1174046, -0.3605486],
+  [-0.9935427, 0.5238924, 0.7264837, -0.9122623],
+  [-2.1540473, 2.2493687, -0.9125784, 0.3362978],
+  [-1.093616, 0.9068984, -0.0681528, -0.1921353],
+  [-0.7756058, 0.5286132, 0.1172845, -0.287048],
+  [-1.5507061, 1.5125171, -0.5073294, 0.1061351],
+  [-1.0665249, 0.6859132, 0.4741535, -0.6938195],
+  [-2.1149821, 2.194474, -0.8662944, 0.3026029],
+  [-1.0051653, 0.7397834, 0.1560817, -0.3803993],
+  [-0.4820055, 0.0471578, 0.6572549, -0.7203919],
+  [-2.3701544, 2.4583609, -0.9044946, 0.275079],
+  [-1.0148417, 0.6470175, 0.4412993, -0.6501907],
+]
+
+describe('parity with transformers', () => {
+  it('gives the logits BertForMaskedLM gives (transformers 5.17.0, golden values)', () => {
+    const dir = tmpDir()
+    const c = fromHfConfig(GOLDEN_CONFIG, 'config.json')
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(GOLDEN_CONFIG))
+    writeSafetensors(path.join(dir, 'model.safetensors'), formulaTensors(c), {metadata: {format: 'pt'}})
+    const m = readHfDir(dir)
+    const logits = tf.tidy(() => {
+      const p = new Map(schemaOf(m.config).map((s) => [s.name, tf.tensor(m.weights.get(s.name)!, s.shape)]))
+      return forward(m.config, p, Int32Array.from(GOLDEN_IDS), 1, GOLDEN_IDS.length).arraySync()
+    })
+    let worst = 0
+    GOLDEN_LOGITS.forEach((row, t) => row.forEach((want, j) => (worst = Math.max(worst, Math.abs(logits[t][GOLDEN_COLS[j]] - want)))))
+    expect(worst).toBeLessThan(1e-4)
+  })
+})

@@ -1,0 +1,299 @@
+/**
+ * Llama: schema and config, logits of an HF-layout checkpoint against an independent float64 reference written
+ * from transformers' modeling_llama.py (not our model code), causality, gradients, and a few training steps.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import * as tf from '@tensorflow/tfjs-core'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {writeSafetensors} from '../../src/checkpoints/safetensors.js'
+import {Rng} from '../../src/data/rng.js'
+import {fromHfConfig, mapping, readHfDir} from '../../src/model/hf.js'
+import {type LlamaConfig, type ModelConfig, forward, lossOf, modelConfig, schemaOf} from '../../src/model/index.js'
+import {initWeights} from '../../src/model/init.js'
+import {countParams} from '../../src/model/schema.js'
+import {train} from '../../src/train/trainer.js'
+import {TINY_MODEL, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+
+beforeAll(useCpu)
+
+type HfTensors = Map<string, {shape: number[]; data: Float32Array}>
+
+// ---------------------------------------------------------------------------------------------------------
+// An HF LlamaForCausalLM directory with random weights, and the reference forward over its tensors.
+
+const HF_CONFIG = {
+  architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 61, hidden_size: 16, intermediate_size: 24,
+  num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32, rms_norm_eps: 1e-5,
+  rope_theta: 500, hidden_act: 'silu', tie_word_embeddings: false, torch_dtype: 'float32',
+}
+
+function randomLlama(cfg: typeof HF_CONFIG, seed: number): HfTensors {
+  const rng = new Rng(seed)
+  const C = cfg.hidden_size, F = cfg.intermediate_size, V = cfg.vocab_size
+  const HS = C / cfg.num_attention_heads
+  const t: HfTensors = new Map()
+  const add = (name: string, shape: number[], mean: number, std: number) =>
+    t.set(name, {shape, data: Float32Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => mean + std * rng.normal())})
+  add('model.embed_tokens.weight', [V, C], 0, 0.5)
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = `model.layers.${l}.`
+    add(p + 'input_layernorm.weight', [C], 1, 0.2)
+    add(p + 'self_attn.q_proj.weight', [cfg.num_attention_heads * HS, C], 0, 0.4)
+    add(p + 'self_attn.k_proj.weight', [cfg.num_key_value_heads * HS, C], 0, 0.4)
+    add(p + 'self_attn.v_proj.weight', [cfg.num_key_value_heads * HS, C], 0, 0.4)
+    add(p + 'self_attn.o_proj.weight', [C, cfg.num_attention_heads * HS], 0, 0.3)
+    add(p + 'post_attention_layernorm.weight', [C], 1, 0.2)
+    add(p + 'mlp.gate_proj.weight', [F, C], 0, 0.4)
+    add(p + 'mlp.up_proj.weight', [F, C], 0, 0.4)
+    add(p + 'mlp.down_proj.weight', [C, F], 0, 0.3)
+  }
+  add('model.norm.weight', [C], 1, 0.2)
+  if (!cfg.tie_word_embeddings) add('lm_head.weight', [V, C], 0, 0.4)
+  return t
+}
+
+function writeHf(dir: string, config: object, tensors: HfTensors): string {
+  fs.mkdirSync(dir, {recursive: true})
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {metadata: {format: 'pt'}})
+  return dir
+}
+
+/** y[out] = W[out,in]·x (nn.Linear layout). */
+function matvec(W: Float32Array, x: number[], out: number): number[] {
+  const n = x.length
+  const y = new Array<number>(out).fill(0)
+  for (let o = 0; o < out; o++) for (let i = 0; i < n; i++) y[o] += W[o * n + i] * x[i]
+  return y
+}
+
+function rms(x: number[], g: Float32Array, eps: number): number[] {
+  const ms = x.reduce((a, v) => a + v * v, 0) / x.length
+  return x.map((v, i) => (v / Math.sqrt(ms + eps)) * g[i])
+}
+
+/** LlamaForCausalLM.forward in float64, from modeling_llama.py: logits [T][V]. */
+function llamaReference(cfg: typeof HF_CONFIG, w: HfTensors, ids: number[]): number[][] {
+  const g = (n: string) => w.get(n)!.data
+  const C = cfg.hidden_size, NH = cfg.num_attention_heads, NKV = cfg.num_key_value_heads, F = cfg.intermediate_size
+  const HS = C / NH, half = HS / 2, V = cfg.vocab_size, T = ids.length
+  const E = g('model.embed_tokens.weight')
+  // rotate_half convention: pairs (i, i + HS/2), frequency θ^(-2i/HS)
+  const rope = (x: number[], t: number, heads: number) => {
+    const y = [...x]
+    for (let h = 0; h < heads; h++)
+      for (let i = 0; i < half; i++) {
+        const a = t / Math.pow(cfg.rope_theta, (2 * i) / HS)
+        const [x1, x2] = [x[h * HS + i], x[h * HS + half + i]]
+        y[h * HS + i] = x1 * Math.cos(a) - x2 * Math.sin(a)
+        y[h * HS + half + i] = x2 * Math.cos(a) + x1 * Math.sin(a)
+      }
+    return y
+  }
+  let xs = ids.map((id) => Array.from(E.subarray(id * C, (id + 1) * C), Number))
+  for (let l = 0; l < cfg.num_hidden_layers; l++) {
+    const p = `model.layers.${l}.`
+    const hs = xs.map((x) => rms(x, g(p + 'input_layernorm.weight'), cfg.rms_norm_eps))
+    const q = hs.map((h, t) => rope(matvec(g(p + 'self_attn.q_proj.weight'), h, NH * HS), t, NH))
+    const k = hs.map((h, t) => rope(matvec(g(p + 'self_attn.k_proj.weight'), h, NKV * HS), t, NKV))
+    const v = hs.map((h) => matvec(g(p + 'self_attn.v_proj.weight'), h, NKV * HS))
+    xs = xs.map((x, t) => {
+      const o = new Array<number>(NH * HS).fill(0)
+      for (let h = 0; h < NH; h++) {
+        const kv = Math.floor(h / (NH / NKV)) // repeat_kv
+        const s = Array.from({length: t + 1}, (_, u) => {
+          let d = 0
+          for (let i = 0; i < HS; i++) d += q[t][h * HS + i] * k[u][kv * HS + i]
+          return d / Math.sqrt(HS)
+        })
+        const m = Math.max(...s)
+        const e = s.map((z) => Math.exp(z - m))
+        const z = e.reduce((a, b) => a + b, 0)
+        for (let u = 0; u <= t; u++) for (let i = 0; i < HS; i++) o[h * HS + i] += (e[u] / z) * v[u][kv * HS + i]
+      }
+      const a = matvec(g(p + 'self_attn.o_proj.weight'), o, C)
+      return x.map((xi, i) => xi + a[i])
+    })
+    xs = xs.map((x) => {
+      const h = rms(x, g(p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps)
+      const gate = matvec(g(p + 'mlp.gate_proj.weight'), h, F)
+      const up = matvec(g(p + 'mlp.up_proj.weight'), h, F)
+      const act = gate.map((z, i) => (z / (1 + Math.exp(-z))) * up[i])
+      const d = matvec(g(p + 'mlp.down_proj.weight'), act, C)
+      return x.map((xi, i) => xi + d[i])
+    })
+  }
+  const head = cfg.tie_word_embeddings ? E : g('lm_head.weight')
+  return xs.map((x) => matvec(head, rms(x, g('model.norm.weight'), cfg.rms_norm_eps), V))
+}
+
+function ourLogits(c: LlamaConfig, weights: Map<string, Float32Array>, ids: number[]): number[][] {
+  const schema = schemaOf(c)
+  return tf.tidy(() => {
+    const p = new Map(schema.map((s) => [s.name, tf.tensor(weights.get(s.name)!, s.shape)]))
+    return forward(c, p, Int32Array.from(ids), 1, ids.length).arraySync()
+  })
+}
+
+function maxDiff(a: number[][], b: number[][]): number {
+  let m = 0
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) m = Math.max(m, Math.abs(a[i][j] - b[i][j]))
+  return m
+}
+
+const ids = (n: number, V: number, salt = 0) => Array.from({length: n}, (_, i) => (i * 37 + 11 + salt * 101) % V)
+
+describe('llama schema and config', () => {
+  it("uses HF's names, marks grouped K/V spaces, and counts parameters like LlamaForCausalLM", () => {
+    const c = modelConfig({...TINY_MODEL, family: 'llama', n_kv_head: 1}) as LlamaConfig
+    expect(c).toMatchObject({n_kv_head: 1, head_size: 8, tie_embeddings: false, rope_theta: 10000, rms_norm_eps: 1e-6})
+    const schema = schemaOf(c)
+    for (const p of schema) expect(p.spaces.length).toBe(p.shape.length)
+    const C = 16, F = 32, L = 2, V = 256, A = 16, Akv = 8
+    expect(countParams(schema)).toBe(V * C + L * (2 * C + C * A + 2 * C * Akv + A * C + 3 * C * F) + C + C * V)
+    expect(schema.find((p) => p.name === 'model.layers.1.self_attn.k_proj.weight')).toMatchObject({layer: 1, module: 'self_attn.k_proj.weight', shape: [C, Akv], spaces: ['resid', 'k']})
+    expect(schema.find((p) => p.name === 'model.layers.0.self_attn.o_proj.weight')?.spaces).toEqual(['q', 'resid'])
+    const mha = schemaOf(modelConfig({...TINY_MODEL, family: 'llama'}))
+    expect(mha.find((p) => p.name === 'model.layers.0.self_attn.o_proj.weight')?.spaces).toEqual(['v', 'resid'])
+    expect(schema.at(-1)).toMatchObject({name: 'lm_head.weight', role: 'readout', spaces: ['resid', 'vocab']})
+  })
+
+  it('rejects bad configs naming the key', () => {
+    expect(() => modelConfig({family: 'llama', n_head: 4, n_kv_head: 3})).toThrow(/model\.n_kv_head.*divisor of n_head \(4\)/)
+    expect(() => modelConfig({family: 'llama', d_model: 12, n_head: 4})).toThrow(/model\.head_size.*even/)
+    expect(() => modelConfig({family: 'llama', layer_norm_eps: 1e-5})).toThrow(/model\.layer_norm_eps.*no such key/)
+    expect(() => modelConfig({family: 'llama', zero_query: true})).toThrow(/zero_query.*gpt2 only/)
+  })
+})
+
+describe('llama forward', () => {
+  it('matches an independent float64 reference on an HF-layout checkpoint (GQA, untied and tied)', () => {
+    for (const tie of [false, true]) {
+      const cfg = {...HF_CONFIG, tie_word_embeddings: tie}
+      const hf = randomLlama(cfg, tie ? 2 : 1)
+      const m = readHfDir(writeHf(tmpDir(), cfg, hf))
+      expect(m.config).toMatchObject({family: 'llama', d_model: 16, n_head: 4, n_kv_head: 2, head_size: 4, d_ffn: 24, rope_theta: 500, tie_embeddings: tie})
+      const x = ids(11, cfg.vocab_size)
+      const ref = llamaReference(cfg, hf, x)
+      const ours = ourLogits(m.config as LlamaConfig, m.weights, x)
+      expect(Math.max(...ref.flat().map(Math.abs))).toBeGreaterThan(1) // logits of a size that tests something
+      expect(maxDiff(ours, ref)).toBeLessThan(1e-4)
+    }
+  })
+
+  it('is causal: changing a future token never changes an earlier logit', () => {
+    const c = modelConfig({...TINY_MODEL, family: 'llama', n_kv_head: 1}) as LlamaConfig
+    const w = initWeights(schemaOf(c), 3)
+    for (const pos of [1, 7, 15]) {
+      const a = ids(16, 256)
+      const b = [...a]
+      b[pos] = (b[pos] + 99) % 256
+      const la = ourLogits(c, w, a)
+      const lb = ourLogits(c, w, b)
+      for (let t = 0; t < pos; t++) expect(la[t]).toEqual(lb[t])
+      expect(la[pos]).not.toEqual(lb[pos])
+    }
+  })
+
+  it('has gradients that match finite differences (directional derivative per tensor)', () => {
+    const c = modelConfig({...TINY_MODEL, family: 'llama', n_kv_head: 1, rope_theta: 100}) as LlamaConfig
+    const schema = schemaOf(c)
+    const B = 2, T = 8
+    const x = Int32Array.from(ids(B * T, 256)), y = Int32Array.from(ids(B * T, 256, 3))
+    const w0 = new Map([...initWeights(schema, 1)].map(([k, v]) => [k, Float32Array.from(v, (a, i) => a + 0.05 * Math.sin(i * 1.7 + k.length))]))
+    const names = schema.map((s) => s.name)
+    const tensors = (ws: Map<string, Float32Array>) => new Map(schema.map((s) => [s.name, tf.tensor(ws.get(s.name)!, s.shape)]))
+    const loss = (ws: Map<string, Float32Array>) => tf.tidy(() => lossOf(c, tensors(ws), x, y, B, T).dataSync()[0])
+    const grads = tf.tidy(() => {
+      const f = (...ts: tf.Tensor[]) => lossOf(c, new Map(names.map((n, i) => [n, ts[i]])), x, y, B, T)
+      return tf.grads(f)(names.map((n, i) => tf.tensor(w0.get(n)!, schema[i].shape))).map((g) => g.dataSync() as Float32Array)
+    })
+    const eps = 1e-3
+    for (let i = 0; i < names.length; i++) {
+      const n = names[i]
+      const size = w0.get(n)!.length
+      const dir = new Float32Array(size)
+      for (let k = 0; k < Math.min(24, size); k++) dir[Math.floor(((k + 0.5) * size) / Math.min(24, size))] = k % 3 === 0 ? -1 : 1
+      const shift = (s: number) => new Map([...w0].map(([k, v]) => [k, k === n ? Float32Array.from(v, (a, j) => a + s * dir[j]) : v]))
+      const numeric = (loss(shift(eps)) - loss(shift(-eps))) / (2 * eps)
+      let analytic = 0
+      for (let j = 0; j < dir.length; j++) analytic += grads[i][j] * dir[j]
+      expect(Math.abs(numeric - analytic), `${n}: numeric ${numeric} vs analytic ${analytic}`).toBeLessThan(3e-4 + 0.015 * Math.abs(analytic))
+    }
+  })
+})
+
+describe('llama training', () => {
+  it('lowers the loss in a few steps', async () => {
+    const data = await smallBrown()
+    const out = path.join(tmpDir(), 'run')
+    await train({config: tinyRun({steps: 24, batch: 8, lr: 0.01, warmup: 2}, {family: 'llama', n_kv_head: 1}), dataDir: data, outDir: out})
+    const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    expect(rows).toHaveLength(24)
+    const first = rows.slice(0, 3).reduce((a, m) => a + m.loss, 0) / 3
+    const last = rows.slice(-3).reduce((a, m) => a + m.loss, 0) / 3
+    expect(last).toBeLessThan(first - 0.8)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// Parity with transformers itself. The golden logits below were computed once by transformers 5.17.0 (torch
+// 2.11, float32) for a LlamaForCausalLM whose every tensor was set by `formula` under its HF name (tied copies left to
+// transformers), on GOLDEN_IDS; columns GOLDEN_COLS. The Python side, in full:
+//   for k, v in model.state_dict().items():   # skipping tied lm_head / decoder entries
+//       i = torch.arange(v.numel(), dtype=torch.float64); s = torch.sin(0.91 * i + 0.37 * sum(map(ord, k)))
+//       norm = v.dim() == 1 and k.endswith('weight') and ('norm' in k.lower() or 'ln_' in k.lower())
+//       new[k] = ((1 + 0.2 * s) if norm else (0.1 * s if v.dim() == 1 else 0.4 * s)).float().reshape(v.shape)
+//   model.load_state_dict(new, strict=False); logits = model(input_ids=torch.tensor([GOLDEN_IDS])).logits[0]
+
+const GOLDEN_IDS = [3, 17, 42, 8, 29, 0, 55, 11, 31, 7, 98, 64]
+const GOLDEN_COLS = [0, 7, 50, 98]
+
+/** HF tensors of a model set by the formula above, named and shaped by our mapping (so the mapping is tested too). */
+function formulaTensors(c: ModelConfig): Map<string, {shape: number[]; data: Float32Array}> {
+  const out = new Map<string, {shape: number[]; data: Float32Array}>()
+  for (const r of mapping(c)) {
+    const cs = [...r.hf].reduce((a, ch) => a + ch.charCodeAt(0), 0)
+    const low = r.hf.toLowerCase()
+    const norm = r.shape.length === 1 && r.hf.endsWith('weight') && (low.includes('norm') || low.includes('ln_'))
+    const [offset, scale] = norm ? [1, 0.2] : [0, r.shape.length === 1 ? 0.1 : 0.4]
+    out.set(r.hf, {shape: r.shape, data: Float32Array.from({length: r.shape.reduce((a, b) => a * b, 1)}, (_, i) => offset + scale * Math.sin(0.91 * i + 0.37 * cs))})
+  }
+  return out
+}
+
+const GOLDEN_CONFIG = {architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 99, hidden_size: 32, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 24, rms_norm_eps: 1e-5, rope_theta: 500, tie_word_embeddings: false}
+const GOLDEN_LOGITS = [
+  [0.5811507, -0.3488477, -0.6163306, 0.7220538],
+  [0.7566056, -0.7665053, 0.068801, 0.1232973],
+  [0.8857649, -1.1869161, 0.8882252, -0.6128488],
+  [-0.6614112, 1.0196698, -1.0353026, 0.8064204],
+  [-1.027251, 0.2736636, 2.0460737, -2.1731555],
+  [0.1119144, 0.4189011, -1.474521, 1.4101321],
+  [0.5932981, -0.1589927, -1.1791183, 1.2526786],
+  [0.1664226, 0.0984296, -0.729697, 0.725394],
+  [1.2136586, -1.4957368, 0.8528746, -0.4983212],
+  [-0.4687945, -0.2595481, 2.0060592, -1.9970273],
+  [-1.1113073, 1.2157859, -0.3519202, 0.0540844],
+  [1.2116207, -1.5077966, 0.8920865, -0.535588],
+]
+
+describe('parity with transformers', () => {
+  it('gives the logits LlamaForCausalLM gives (transformers 5.17.0, golden values)', () => {
+    const dir = tmpDir()
+    const c = fromHfConfig(GOLDEN_CONFIG, 'config.json')
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(GOLDEN_CONFIG))
+    writeSafetensors(path.join(dir, 'model.safetensors'), formulaTensors(c), {metadata: {format: 'pt'}})
+    const m = readHfDir(dir)
+    const logits = tf.tidy(() => {
+      const p = new Map(schemaOf(m.config).map((s) => [s.name, tf.tensor(m.weights.get(s.name)!, s.shape)]))
+      return forward(m.config, p, Int32Array.from(GOLDEN_IDS), 1, GOLDEN_IDS.length).arraySync()
+    })
+    let worst = 0
+    GOLDEN_LOGITS.forEach((row, t) => row.forEach((want, j) => (worst = Math.max(worst, Math.abs(logits[t][GOLDEN_COLS[j]] - want)))))
+    expect(worst).toBeLessThan(1e-4)
+  })
+})
