@@ -14,7 +14,9 @@ let skipped = 0
 try {
   const j = JSON.parse(fs.readFileSync(report, 'utf8'))
   passed = j.numPassedTests
-  failed = j.numFailedTests + (j.numFailedTestSuites ?? 0) - (j.testResults ?? []).filter((s) => s.status === 'failed' && s.assertionResults?.some((a) => a.status === 'failed')).length
+  // Failed tests, plus files that failed without a failing test (e.g. an import error).
+  const brokenFiles = (j.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'))
+  failed = j.numFailedTests + brokenFiles.length
   skipped = j.numPendingTests + (j.numTodoTests ?? 0)
 } catch {
   failed = Math.max(1, failed) // the runner died before writing its report
