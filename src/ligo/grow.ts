@@ -230,7 +230,8 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       grown_from: job.source.dir,
       source_sha256: sha256File(path.join(job.source.dir, 'model.safetensors')),
       growth: {method: job.method, seed, target: job.target, ligo: learning ? lt : undefined, operator_file: job.operatorFile,
-        steps, loss_first: lossFirst, loss_last: lossLast, val_init: valInit?.loss, val_final: valFinal?.loss, flops: result.flops},
+        steps, loss_first: lossFirst, loss_last: lossLast, val_init: valInit?.loss, val_final: valFinal?.loss, flops: result.flops,
+        elapsed_s: result.elapsed_s},
     }
     const extra: Record<string, string | Uint8Array> = {}
     if (op) {

@@ -25,7 +25,7 @@
  *   validation point i with val_loss ≤ target, linearly interpolated in charged FLOPs between point i−1 and i:
  *   x = x[i−1] + (l[i−1] − target) / (l[i−1] − l[i]) · (x[i] − x[i−1]); the time to target uses the same
  *   fraction between the two points' charged seconds. When i is the first validation point there is nothing to
- *   interpolate from and x[i] itself is used (an upper bound). The baseline gets the same rule (normally its last
+ *   interpolate from and x[i] itself is used (an upper bound, marked ≤ in the table, its saving ≥). The baseline gets the same rule (normally its last
  *   point). A run that never crosses is "not reached" and its final validation loss is reported instead.
  * - % FLOPs saved = 1 − method FLOPs to target / baseline FLOPs to target. Incl. small:
  *   1 − (method FLOPs + small FLOPs) / (baseline FLOPs + small FLOPs if the baseline used the small model, else
@@ -107,8 +107,10 @@ export interface Crossing {
   step: number
   flops: number
   elapsed_s: number
-  /** False when the first validation point already crosses (its values are used as is). */
+  /** True when the value lies strictly between two validation points. */
   interpolated: boolean
+  /** The first validation point already crosses: the run may have reached the target earlier (an upper bound). */
+  bound: boolean
 }
 
 export interface Stat {
@@ -127,6 +129,8 @@ export interface SeedResult {
   /** First validation step at or below the target. */
   step?: number
   interpolated?: boolean
+  /** Reached at the first validation point: to-target numbers are upper bounds, savings lower bounds. */
+  upper_bound?: boolean
   /** Charged FLOPs and seconds to target (growth included, small excluded). */
   flops_to_target?: number
   time_to_target_s?: number
@@ -153,6 +157,8 @@ export interface MethodResult {
   summary: {
     seeds: number
     reached: number
+    /** Seeds that reached the target already at their first validation point. */
+    upper_bounds: number
     flops_to_target?: Stat
     time_to_target_s?: Stat
     flops_saved?: Stat
@@ -382,10 +388,10 @@ export function firstCrossing(curve: readonly CurvePoint[], target: number): Cro
   const i = curve.findIndex((p) => p.loss <= target)
   if (i < 0) return undefined
   const b = curve[i]
-  if (i === 0) return {step: b.step, flops: b.x, elapsed_s: b.t, interpolated: false}
+  if (i === 0) return {step: b.step, flops: b.x, elapsed_s: b.t, interpolated: false, bound: true}
   const a = curve[i - 1]
   const f = (a.loss - target) / (a.loss - b.loss) // in (0, 1]: a.loss > target ≥ b.loss
-  return {step: b.step, flops: a.x + f * (b.x - a.x), elapsed_s: a.t + f * (b.t - a.t), interpolated: f < 1}
+  return {step: b.step, flops: a.x + f * (b.x - a.x), elapsed_s: a.t + f * (b.t - a.t), interpolated: f < 1, bound: false}
 }
 
 /** The curve's loss at FLOPs `x`, linearly interpolated; undefined outside [first point, last point]. */
@@ -466,6 +472,7 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
       Object.assign(res, {
         step: cross.step,
         interpolated: cross.interpolated,
+        upper_bound: cross.bound,
         flops_to_target: cross.flops,
         time_to_target_s: cross.elapsed_s,
         flops_saved: 1 - cross.flops / bc.flops,
@@ -498,6 +505,7 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
       summary: {
         seeds: results.length,
         reached: reached.length,
+        upper_bounds: reached.filter((s) => s.upper_bound).length,
         flops_to_target: pick((s) => s.flops_to_target),
         time_to_target_s: pick((s) => s.time_to_target_s),
         flops_saved: pick((s) => s.flops_saved),
@@ -605,16 +613,20 @@ export function markdownTable(c: Comparison): string {
   const rows = c.methods.map((m) => {
     const s = m.summary
     const none = s.reached === 0
-    const saved = (st: Stat | undefined) => (m.is_baseline ? 'baseline' : none ? '—' : show(st, pct))
+    // reached at the first validation point: the cost is an upper bound, the saving a lower bound
+    const le = s.upper_bounds > 0 && !m.is_baseline ? '≤ ' : ''
+    const ge = le ? '≥ ' : ''
+    const saved = (st: Stat | undefined, small = false) =>
+      m.is_baseline ? 'baseline' : none ? '—' : `${ge}${show(st, pct)}${small && !m.used_small ? ' (no small)' : ''}`
     return [
       m.label,
       ...(c.seeds ? [`${s.reached}/${s.seeds}`] : []),
-      none ? 'not reached' : show(s.flops_to_target, (n) => si(n)),
+      none ? 'not reached' : le + show(s.flops_to_target, (n) => si(n)),
       saved(s.flops_saved),
-      m.is_baseline ? 'baseline' : none ? '—' : m.used_small ? show(s.flops_saved_incl_small, pct) : `${show(s.flops_saved_incl_small, pct)} (no small)`,
-      none ? 'not reached' : show(s.time_to_target_s, seconds),
+      saved(s.flops_saved_incl_small, true),
+      none ? 'not reached' : le + show(s.time_to_target_s, seconds),
       saved(s.time_saved),
-      m.is_baseline ? 'baseline' : none ? '—' : m.used_small ? show(s.time_saved_incl_small, pct) : `${show(s.time_saved_incl_small, pct)} (no small)`,
+      saved(s.time_saved_incl_small, true),
       show(s.final_val_loss, loss),
       show(s.val_loss_at_budget, loss),
     ]
@@ -624,7 +636,7 @@ export function markdownTable(c: Comparison): string {
   const t = c.baseline.target_loss
   const b = c.baseline.budget_flops
   return [
-    `Target: ${c.baseline.label}'s final val loss ${show(t, loss)}; scratch budget ${show(b, (n) => si(n, 'FLOP'))}. FLOPs and time include operator learning; "incl. small" adds the small model's pretraining.`,
+    `Target: ${c.baseline.label}'s final val loss ${show(t, loss)}; scratch budget ${show(b, (n) => si(n, 'FLOP'))}. FLOPs and time include operator learning; "incl. small" adds the small model's pretraining. ≤/≥: reached at the first validation point (evaluate more often for a sharper number).`,
     '',
     line(head),
     line(head.map((h, i) => (i === 0 ? '---' : '---:'))),
