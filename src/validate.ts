@@ -31,7 +31,8 @@ export class Fields {
 
   int(k: string, def: number | undefined, o: {min?: number; max?: number} = {}): number {
     const v = this.obj[k] ?? def
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw this.err(k, v, `an integer${range(o)}`)
+    // Safe integers only: 1e300 passes Number.isInteger but is no exact count of anything.
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw this.err(k, v, `an integer${range(o)}`)
     if ((o.min !== undefined && v < o.min) || (o.max !== undefined && v > o.max)) throw this.err(k, v, `an integer${range(o)}`)
     return v
   }
@@ -65,7 +66,10 @@ export class Fields {
   /** Throws for any key of the object not in `known`, listing the known ones. */
   rejectUnknown(known: readonly string[]): void {
     for (const k of Object.keys(this.obj)) {
-      if (!known.includes(k)) throw new ConfigError(this.key(k), this.obj[k], `no such key (known keys: ${known.join(', ')})`, this.source)
+      if (known.includes(k)) continue
+      const near = known.filter((c) => editDistance(k.toLowerCase(), c.toLowerCase()) <= Math.min(2, Math.floor(c.length / 3)))
+      const hint = near.length > 0 ? `did you mean ${near.map((c) => `'${c}'`).join(' or ')}? ` : ''
+      throw new ConfigError(this.key(k), this.obj[k], `no such key (${hint}known keys: ${known.join(', ')})`, this.source)
     }
   }
 
@@ -80,4 +84,21 @@ function range(o: {min?: number; max?: number; gt?: number}): string {
   if (o.min !== undefined) parts.push(`≥ ${o.min}`)
   if (o.max !== undefined) parts.push(`≤ ${o.max}`)
   return parts.length ? ` (${parts.join(', ')})` : ''
+}
+
+/** Edit distance counting a swap of neighbours as one edit (optimal string alignment), for "did you mean" hints. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4 // keys are short; only near misses matter
+  let prev2: number[] = []
+  let prev = Array.from({length: b.length + 1}, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j], prev2[j - 2] + 1)
+    }
+    prev2 = prev
+    prev = cur
+  }
+  return prev[b.length]
 }

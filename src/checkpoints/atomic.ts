@@ -226,7 +226,8 @@ export function ensureOutputDir(dir: string, opts: {force?: boolean} = {}): {cre
     return {created: true}
   }
   if (!stat.isDirectory()) throw new InputError(`${dir} exists and is not a directory: choose another output`)
-  if (!opts.force && fs.readdirSync(dir).length > 0) throw new OutputExistsError(dir)
+  // The caller's own lock file (taken before this check, so that a busy directory names its holder) is not content.
+  if (!opts.force && fs.readdirSync(dir).some((f) => f !== '.lock')) throw new OutputExistsError(dir)
   return {created: false}
 }
 

@@ -14,7 +14,7 @@ import {FileFormatError, InputError} from '../errors.js'
 import {isHfDir, readHfDir} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
-import type {TrainConfig} from '../train/config.js'
+import {type TrainConfig, trainConfig} from '../train/config.js'
 import {commitDirAtomic, resolveCommittedDir, writeFileAtomic} from './atomic.js'
 import {readSafetensors, writeSafetensors} from './safetensors.js'
 
@@ -76,7 +76,7 @@ export function readMeta(dir: string): CheckpointMeta {
   if (raw?.format !== CHECKPOINT_FORMAT) throw new FileFormatError(file, `format is ${JSON.stringify(raw?.format)}, expected "${CHECKPOINT_FORMAT}"`)
   if (raw.version !== CHECKPOINT_VERSION) throw new FileFormatError(file, `version ${raw.version} is not supported (expected ${CHECKPOINT_VERSION})`)
   if (typeof raw.tokenizer !== 'object' || raw.tokenizer === null) throw new FileFormatError(file, "missing 'tokenizer'")
-  return {...raw, model: modelConfig(raw.model, file)}
+  return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file)}
 }
 
 /**
@@ -118,6 +118,7 @@ export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Che
     } catch (error) {
       throw new FileFormatError(trainerFile, `cannot read trainer state: ${(error as Error).message}`)
     }
+    checkTrainerState(ckpt.trainer, trainerFile)
   }
   const optFile = path.join(dir, 'optimizer.safetensors')
   if (opts.optimizer && fs.existsSync(optFile)) {
@@ -136,6 +137,15 @@ function hfCheckpoint(dir: string): Checkpoint {
   const hf = readHfDir(dir)
   const meta: CheckpointMeta = {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: hf.provenance}
   return {dir, meta, schema: schemaOf(hf.config), weights: hf.weights}
+}
+
+function checkTrainerState(t: unknown, file: string): asserts t is TrainerState {
+  const o = t as Record<string, unknown>
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new FileFormatError(file, 'expected a JSON object')
+  if (!Number.isSafeInteger(o.step) || (o.step as number) < 0) throw new FileFormatError(file, `'step' is ${JSON.stringify(o.step)}: expected an integer ≥ 0`)
+  for (const k of ['tokens', 'flops', 'elapsed_s'])
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || (o[k] as number) < 0) throw new FileFormatError(file, `'${k}' is ${JSON.stringify(o[k])}: expected a finite number ≥ 0`)
+  if (typeof o.optimizer !== 'string') throw new FileFormatError(file, `'optimizer' is ${JSON.stringify(o.optimizer)}: expected a string`)
 }
 
 export interface SaveOptions {

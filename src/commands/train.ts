@@ -4,7 +4,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, duration, fmt} from '../cli/base.js'
 import {overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-flags.js'
-import {onStopSignals} from '../cli/signals.js'
+import {onStopSignals, signalExitCode} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
 import {type RunConfig, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
@@ -51,6 +51,10 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
     let dataDir = flags.data
     let from
     if (flags.resume) {
+      // A resumed run continues with its own settings: only the step count (and, with --reset-optimizer, the
+      // optimizer) may change.
+      const ignored = Object.keys(overrides).filter((k) => k !== 'steps' && k !== 'optimizer')
+      if (ignored.length > 0) throw new InputError(`--resume continues a run with its saved settings: --${ignored.join(', --')} cannot be changed (only --steps; --optimizer with --reset-optimizer)`)
       outDir = flags.resume
       const ck = loadCheckpoint(outDir)
       if (!ck.meta.train) throw new InputError(`--resume ${outDir}: not a training run`)
@@ -80,7 +84,9 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
     if (!dataDir) throw new InputError('missing --data (-d): a directory made by `ligo data prepare`')
 
     const stop = new AbortController()
-    const restore = onStopSignals(() => {
+    let stopSignal: NodeJS.Signals | undefined
+    const restore = onStopSignals((signal) => {
+      stopSignal = signal
       this.note('stopping: saving a checkpoint at the end of this step (signal again to quit at once)')
       stop.abort()
     })
@@ -113,7 +119,7 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
       const where = path.join(outDir, 'checkpoint')
       if (result.interrupted) {
         this.note(`stopped at step ${result.step}/${result.steps}; checkpoint saved in ${where}; continue with: ligo train --resume ${outDir}`)
-        process.exitCode = 130
+        process.exitCode = signalExitCode(stopSignal ?? 'SIGINT')
       } else {
         this.log(`done: ${result.step - firstStep} steps, final loss ${result.final_loss.toFixed(4)}, val loss ${result.val?.loss.toFixed(4)}, ${fmt(result.tokens_per_s)} tokens/s; checkpoint in ${where}`)
       }

@@ -3,8 +3,11 @@
  * Weight decay applies to matrices only (the schema's `decays`); a per-tensor LR multiplier (µP) scales each
  * tensor's step and, as in µP's MuAdamW, its decay term alike.
  */
+import {InputError} from '../errors.js'
 import {adamwStep} from '../compute/optim-kernels.js'
 import {type Schema, decays, numel} from '../model/schema.js'
+import {savedStep} from './adafactor.js'
+import type {Optimizer} from './index.js'
 
 export interface AdamWConfig {
   beta1: number
@@ -15,7 +18,7 @@ export interface AdamWConfig {
 
 export type Tensors = Map<string, Float32Array>
 
-export class AdamW {
+export class AdamW implements Optimizer {
   readonly kind = 'adamw'
   /** Number of updates made so far (bias correction uses step + 1 for the next one). */
   step = 0
@@ -53,26 +56,37 @@ export class AdamW {
     }
   }
 
-  /** Optimizer state as named tensors for a checkpoint (`m.<name>`, `v.<name>`). */
+  /** Optimizer state as named tensors for a checkpoint (`m.<name>`, `v.<name>`, and the step count as `step`). */
   stateTensors(): Tensors {
     const out: Tensors = new Map()
     for (const p of this.schema) {
       out.set(`m.${p.name}`, this.m.get(p.name)!)
       out.set(`v.${p.name}`, this.v.get(p.name)!)
     }
+    out.set('step', Float32Array.of(this.step))
     return out
   }
 
-  /** Restores state saved by stateTensors(); throws naming the first missing or mis-sized tensor. */
+  /** Bytes of state: m and v, 2 floats per parameter (and the step). */
+  stateBytes(): number {
+    let n = 1
+    for (const t of this.m.values()) n += 2 * t.length
+    return n * 4
+  }
+
+  /**
+   * Restores state saved by stateTensors(); throws naming the first missing or mis-sized tensor. The saved `step`
+   * wins over `step` (they differ after --reset-optimizer); states without one take `step`.
+   */
   loadState(state: Map<string, Float32Array>, step: number): void {
     for (const p of this.schema) {
       for (const [k, dst] of [[`m.${p.name}`, this.m.get(p.name)!], [`v.${p.name}`, this.v.get(p.name)!]] as const) {
         const src = state.get(k)
-        if (!src) throw new Error(`optimizer state is missing '${k}'`)
-        if (src.length !== dst.length) throw new Error(`optimizer state '${k}' has ${src.length} values, expected ${dst.length}`)
+        if (!src) throw new InputError(`optimizer state is missing '${k}' (optimizer.safetensors does not belong to this model)`)
+        if (src.length !== dst.length) throw new InputError(`optimizer state '${k}' has ${src.length} values, expected ${dst.length}`)
         dst.set(src)
       }
     }
-    this.step = step
+    this.step = savedStep(state, step)
   }
 }

@@ -194,7 +194,7 @@ export function readConfigFile(path: string): Obj {
   }
   let doc: unknown
   try {
-    doc = YAML.parse(text, {uniqueKeys: true})
+    doc = YAML.parse(text, {uniqueKeys: true, logLevel: 'error'})
   } catch (error) {
     throw new InputError(`${path}: not valid YAML/JSON: ${(error as Error).message}`, {code: 'E_CONFIG'})
   }
@@ -221,10 +221,21 @@ export function resolveRunConfig(raw: Obj, overrides: Overrides = {}, source?: s
     if (flag === 'd-model' || flag === 'heads') delete model.head_size
     if (flag === 'd-model' && overrides.ffn === undefined) delete model.d_ffn
   }
-  const train = trainConfig(trainRaw, source)
-  if (model.n_positions === undefined) model.n_positions = train.seq
-  const m = modelConfig(model, source)
-  if (train.seq > m.n_positions)
-    throw new ConfigError('train.seq', train.seq, `at most model.n_positions (${m.n_positions})`, source)
-  return {model: m, train}
+  try {
+    const train = trainConfig(trainRaw, source)
+    if (model.n_positions === undefined) model.n_positions = train.seq
+    const m = modelConfig(model, source)
+    if (train.seq > m.n_positions)
+      throw new ConfigError('train.seq', train.seq, `at most model.n_positions (${m.n_positions})`, source)
+    return {model: m, train}
+  } catch (error) {
+    // A bad value that came from a flag is the flag's fault, not the config file's.
+    if (error instanceof ConfigError) {
+      const flag = (Object.keys(OVERRIDE_PATHS) as (keyof Overrides)[]).find(
+        (k) => overrides[k] !== undefined && OVERRIDE_PATHS[k].join('.') === error.field,
+      )
+      if (flag) throw new InputError(`--${flag} ${overrides[flag]}: ${error.message.replace(/^.*?: expected /, 'expected ')}`, {code: 'E_CONFIG'})
+    }
+    throw error
+  }
 }

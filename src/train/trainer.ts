@@ -1,6 +1,6 @@
 /**
- * The training loop: AdamW with warmup + decay, global-norm clipping, gradient accumulation, periodic
- * evaluation, a JSONL metrics log, atomic checkpoints, and exact resume.
+ * The training loop: AdamW, CAME or Adafactor (src/optim/index.ts) with warmup + decay, global-norm clipping,
+ * gradient accumulation, periodic evaluation, a JSONL metrics log, atomic checkpoints, and exact resume.
  *
  * Determinism: weights are initialised from the seed; the batch at (step, micro-batch) is a pure function of the
  * seed (src/data/batches.ts); the schedule is a pure function of the step. A resumed run therefore continues
@@ -9,7 +9,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {appendLineDurable, ensureOutputDir, recoverDir, writeFileAtomic} from '../checkpoints/atomic.js'
+import {appendLineDurable, ensureOutputDir, ioError, recoverDir, writeFileAtomic} from '../checkpoints/atomic.js'
 import {
   type Checkpoint, type CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type TrainerState, loadCheckpoint, saveCheckpoint,
 } from '../checkpoints/checkpoint.js'
@@ -20,10 +20,10 @@ import {DivergenceError, InputError} from '../errors.js'
 import {schemaOf} from '../model/index.js'
 import {initWeights} from '../model/init.js'
 import {initStds, lrMultipliers} from '../mup/index.js'
-import {AdamW} from '../optim/adamw.js'
+import {makeOptimizer} from '../optim/index.js'
 import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
-import type {RunConfig} from './config.js'
+import {OPTIMIZER_KEYS, type RunConfig} from './config.js'
 import {type EvalResult, evaluate} from './eval.js'
 import {trainFlopsPerToken} from './flops.js'
 import {type Weights, lossAndGrads} from './step.js'
@@ -53,6 +53,12 @@ export interface TrainJob {
   outDir: string
   /** Continue the run in outDir from its checkpoint. */
   resume?: boolean
+  /**
+   * With resume: start a fresh optimizer state instead of loading the saved one. The optimizer and its settings
+   * (OPTIMIZER_KEYS) then come from `config.train` (they may name another optimizer); weights, step, schedule
+   * and data order continue.
+   */
+  resetOptimizer?: boolean
   /** Overwrite a non-empty outDir. */
   force?: boolean
   /** Start from these weights instead of a fresh init (e.g. a grown checkpoint). */
@@ -83,13 +89,24 @@ export async function train(job: TrainJob): Promise<TrainResult> {
   const ckptDir = path.join(out, 'checkpoint')
   let cfg = job.config
   let resumed: Checkpoint | undefined
-  if (!job.resume) ensureOutputDir(out, {force: job.force})
-  fs.mkdirSync(out, {recursive: true})
+  try {
+    fs.mkdirSync(out, {recursive: true})
+  } catch (error) {
+    throw ioError(out, 'create', error)
+  }
+  // Lock first, so that a second run into a busy directory is told who holds it.
   const lock = acquireLock(out)
   try {
     if (job.resume) {
       recoverDir(ckptDir) // finish or roll back a checkpoint swap a killed run left half done
+      removeStaleTemporaries(out)
       ;({cfg, resumed} = loadForResume(job, ckptDir))
+    } else {
+      ensureOutputDir(out, {force: job.force})
+      // --force starts a new run: the old run's checkpoint and metrics must not be mistaken for this one's.
+      for (const f of ['checkpoint', 'checkpoint.new-swap', 'checkpoint.old-swap', 'metrics.jsonl', 'run.json'])
+        fs.rmSync(path.join(out, f), {recursive: true, force: true})
+      removeStaleTemporaries(out)
     }
     return await runLoop(job, cfg, resumed)
   } finally {
@@ -102,8 +119,15 @@ function loadForResume(job: TrainJob, ckptDir: string): {cfg: RunConfig; resumed
     throw new InputError(`--resume: ${job.outDir} has no checkpoint to resume from (expected ${ckptDir})`)
   const resumed = loadCheckpoint(ckptDir, {optimizer: true})
   if (!resumed.meta.train || !resumed.trainer) throw new InputError(`--resume: ${ckptDir} is not a training checkpoint (no trainer.json)`)
-  // The run's own config wins; only the number of steps may be extended.
-  return {cfg: {model: resumed.meta.model, train: {...resumed.meta.train, steps: job.config.train.steps}}, resumed}
+  // The run's own config wins; only the number of steps may be extended (and the optimizer reset).
+  const train = {...resumed.meta.train, steps: job.config.train.steps}
+  if (!job.resetOptimizer && job.config.train.optimizer !== train.optimizer)
+    throw new InputError(`--resume: the run uses optimizer '${train.optimizer}', not '${job.config.train.optimizer}'; pass --reset-optimizer to switch with a fresh optimizer state`)
+  if (job.resetOptimizer) {
+    for (const k of OPTIMIZER_KEYS) delete train[k]
+    for (const k of OPTIMIZER_KEYS) if (job.config.train[k] !== undefined) Object.assign(train, {[k]: job.config.train[k]})
+  }
+  return {cfg: {model: resumed.meta.model, train: train as RunConfig['train']}, resumed}
 }
 
 async function runLoop(job: TrainJob, cfg: RunConfig, resumed?: Checkpoint): Promise<TrainResult> {
@@ -128,17 +152,19 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   const tokensPerStep = tc.batch * tc.seq * tc.accum
 
   let weights: Weights
-  const opt = new AdamW(schema, tc, lrMultipliers(mc, schema))
-  let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: job.dataDir, sha256: data.meta.splits.train.sha256}}
+  const opt = makeOptimizer(tc.optimizer, schema, tc, lrMultipliers(mc, schema))
+  let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: path.resolve(job.dataDir), sha256: data.meta.splits.train.sha256}}
   if (resumed) {
     if (resumed.trainer!.data && resumed.trainer!.data.sha256 !== data.meta.splits.train.sha256)
       throw new InputError(`--resume: ${job.dataDir} is not the data this run was trained on (token hash differs)`)
-    if (resumed.trainer!.optimizer !== tc.optimizer)
-      throw new InputError(`--resume: the run used optimizer '${resumed.trainer!.optimizer}', not '${tc.optimizer}'`)
+    if (resumed.trainer!.optimizer !== tc.optimizer && !job.resetOptimizer)
+      throw new InputError(`--resume: the run used optimizer '${resumed.trainer!.optimizer}', not '${tc.optimizer}'; pass --reset-optimizer to switch with a fresh optimizer state`)
     weights = resumed.weights
-    if (!resumed.optimizer) throw new InputError(`--resume: ${ckptDir} has no optimizer.safetensors`)
-    opt.loadState(resumed.optimizer, resumed.trainer!.step)
-    state = {...resumed.trainer!, data: state.data}
+    if (!job.resetOptimizer) {
+      if (!resumed.optimizer) throw new InputError(`--resume: ${ckptDir} has no optimizer.safetensors`)
+      opt.loadState(resumed.optimizer, resumed.trainer!.step)
+    }
+    state = {...resumed.trainer!, optimizer: tc.optimizer, data: state.data}
     truncateMetrics(metricsFile, state.step)
   } else {
     weights = job.from ? cloneWeights(job.from.weights) : initWeights(schema, tc.seed, initStds(mc, schema))
@@ -187,12 +213,16 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
       const b = sampler.sample(state.step, micro)
       loss += lossAndGrads(mc, schema, weights, {inputs: b.inputs, targets: b.targets, batch: tc.batch, seq: tc.seq}, grads, 1 / tc.accum) / tc.accum
     }
-    if (!Number.isFinite(loss)) throw new DivergenceError(`loss is ${loss} at step ${state.step + 1}; the last good checkpoint is kept in ${ckptDir}`)
+    const kept = () => (fs.existsSync(path.join(ckptDir, 'config.json')) ? `; the last good checkpoint is kept in ${ckptDir}` : '; no checkpoint was written')
+    if (!Number.isFinite(loss)) throw new DivergenceError(`loss is ${loss} at step ${state.step + 1}${kept()}`)
     for (const [name, g] of grads) {
-      if (!allFinite(g)) throw new DivergenceError(`gradient of ${name} has NaN/Inf at step ${state.step + 1}; the last good checkpoint is kept in ${ckptDir}`)
+      if (!allFinite(g)) throw new DivergenceError(`gradient of ${name} has NaN/Inf at step ${state.step + 1}${kept()}`)
     }
     const gradNorm = clipGlobalNorm(grads.values(), tc.grad_clip)
     opt.update(weights, grads, lr)
+    for (const [name, w] of weights) {
+      if (!allFinite(w)) throw new DivergenceError(`weights of ${name} became NaN/Inf at step ${state.step + 1}, in the optimizer update (a corrupt optimizer state or an overflowing step)${kept()}`)
+    }
     state.step++
     state.tokens += tokensPerStep
     state.flops += flopsPerToken * tokensPerStep
@@ -238,6 +268,13 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     flops: state.flops,
     elapsed_s: state.elapsed_s,
     tokens_per_s: secs > 0 ? ((state.step - step0) * tokensPerStep) / secs : 0,
+  }
+}
+
+/** Temporary checkpoint directories and files a killed save left behind (the lock holder removes them). */
+function removeStaleTemporaries(out: string): void {
+  for (const f of fs.readdirSync(out)) {
+    if (/^\.checkpoint\.tmp-\d+-\d+$/.test(f) || /\.tmp-\d+-[0-9a-f]+$/.test(f)) fs.rmSync(path.join(out, f), {recursive: true, force: true})
   }
 }
 
