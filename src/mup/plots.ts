@@ -28,15 +28,19 @@ export function coordChart(rows: readonly CoordRow[], param: Parametrization): P
   })
 }
 
-/** The LR-sweep chart: validation loss against log2 LR per width, SP and µP side by side. */
-export function sweepChart(rows: readonly SweepRow[], maxLoss?: number): Promise<Chart> {
+/**
+ * The LR-sweep chart: validation loss against log2 LR per width, SP and µP side by side. The loss axis spans the
+ * finite losses, at most `span` nats above the best (higher points are clipped), so a few diverged or stalled
+ * runs do not flatten the curves that matter.
+ */
+export function sweepChart(rows: readonly SweepRow[], span = 1.5): Promise<Chart> {
   const finite = rows.filter((r) => r.val_loss !== null).map((r) => r.val_loss!)
   const lo = finite.length ? Math.min(...finite) : 0
-  const hi = maxLoss ?? (finite.length ? Math.max(...finite) : 1)
+  const hi = finite.length ? Math.min(Math.max(...finite), lo + span) : 1
   return lineChart({
     title: 'µTransfer: validation loss vs learning rate',
-    x: {field: 'log2_lr', title: 'log2 learning rate'},
-    y: {field: 'val_loss', title: 'validation loss (nats/token)', domain: [Math.floor(lo * 10) / 10, Math.ceil(hi * 10) / 10]},
+    x: {field: 'log2_lr', title: 'log2 learning rate', ticks: [...new Set(rows.map((r) => r.log2_lr))].sort((a, b) => a - b)},
+    y: {field: 'val_loss', title: 'validation loss (nats/token)', domain: [Math.floor(lo * 20) / 20, Math.ceil(hi * 20) / 20]},
     series: 'width',
     facet: {field: 'parametrization', title: '', sort: ['SP', 'µP']},
     data: rows.map((r) => ({...r, parametrization: r.param === 'mup' ? 'µP' : 'SP'})),

@@ -6,8 +6,8 @@
  * implement" µP that microsoft/mup implements, anchored at base shapes (TP5 App. B.1) so that at width
  * multiplier m = 1 every factor is exactly 1 and µP is SP bit for bit. Adam and AdamW share the rules (TP5
  * B.3); so do the other entry-wise normalised optimizers (CAME; Adafactor with scale_parameter off). Adafactor
- * with parameter-relative steps is its own family (hidden LR 1/√m). The research notes (/work/shared/research/mup_came_reformer.md
- * §1.3) give the derivation; the rows here are their "what to code" table:
+ * with parameter-relative steps is its own family (hidden LR 1/√m). The project's research notes on µP (§1.3)
+ * give the derivation; the rows here are their "what to code" table:
  *
  *   role        init std        LR (Adam) WD (lr-coupled λ)   forward multiplier
  *   embedding   σ               η        λ                   α_in (token + position embedding sum)
@@ -22,7 +22,8 @@
  *
  * Weight decay: µP wants the decay independent of width (TP5 B.3). ligo's optimizers decay as
  * p ← p·(1 − lr·λ) with the per-tensor lr, so the WD column is 1/(LR column): lr·λ stays η·λ at every width,
- * as mup's MuAdamW does by default (optim.py L77-79) and CompleteP's "hidden WD λ·m_N".
+ * as mup's MuAdamW does by default (optim.py L77-79) and CompleteP's "hidden WD λ·m_N". (The optimizers
+ * apply it once they take per-tensor WD multipliers: src/mup/index.ts `wdMultipliers`.)
  *
  * Tied embeddings (notes §1.8 pitfall 4, mup issue #55): Table 8 allows tying because input and output weights
  * share the vector-like rule: the shared matrix keeps a width-constant init and the global LR; the readout's
@@ -125,7 +126,11 @@ export interface WidthConfig extends Alphas {
   base_d_ffn: number
 }
 
-/** Width multiplier m = width / base width of every space; all 1 under SP. */
+/**
+ * Width multiplier m = width / base width of every space; all 1 under SP. The attention spaces share
+ * (n_head·head_size)/(base_n_head·base_head_size); with grouped KV heads (Llama) k and v are narrower, which only
+ * matters as a fan-out (no Adam-family rule reads it) since o_proj reads `q` when heads are grouped.
+ */
 export function spaceMultipliers(c: WidthConfig): Record<Space, number> {
   const sp = c.param === 'sp'
   const attn = sp ? 1 : (c.n_head * c.head_size) / (c.base_n_head * c.base_head_size)

@@ -25,14 +25,14 @@ Writes OUT/sweep.json and OUT/sweep.svg/.png (loss vs log2 LR, one line per widt
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --data data/brown -o runs/sweep',
-    '<%= config.bin %> <%= command.id %> --data data/brown -o runs/sweep --widths 64,128,256 --lrs=-10,-9,-8,-7,-6,-5 --steps 100',
+    '<%= config.bin %> <%= command.id %> --data data/brown -o runs/sweep --widths 64,128,256 --lrs=-12,-11,-10,-9,-8,-7 --steps 100',
   ]
 
   static flags = {
     data: Flags.string({char: 'd', description: 'prepared data directory (ligo data prepare)', required: true}),
     out: Flags.string({char: 'o', description: 'output directory', required: true}),
     widths: Flags.string({description: 'comma-separated widths (d_model), multiples of --head-size', default: '64,128,256'}),
-    lrs: Flags.string({description: 'log2 of the learning rates, comma-separated (use --lrs=-10,-9,...)', default: '-10,-9,-8,-7,-6,-5'}),
+    lrs: Flags.string({description: 'log2 of the learning rates, comma-separated (use --lrs=-10,-9,...)', default: '-12,-11,-10,-9,-8,-7'}),
     param: Flags.string({description: 'parametrizations: sp, mup or sp,mup', default: 'sp,mup'}),
     steps: Flags.integer({min: 1, description: 'training steps per run', default: 100}),
     warmup: Flags.integer({min: 0, description: 'LR warmup steps', default: 10}),
@@ -66,7 +66,7 @@ Writes OUT/sweep.json and OUT/sweep.svg/.png (loss vs log2 LR, one line per widt
     }
     this.progressDone()
     const best = bestLrs(rows)
-    const files = [path.join(flags.out, 'sweep.json'), ...writeChart(flags.out, 'sweep', await sweepChart(rows, Math.log(data.meta.vocabSize) + 0.5))]
+    const files = [path.join(flags.out, 'sweep.json'), ...writeChart(flags.out, 'sweep', await sweepChart(rows))]
     const seconds = (performance.now() - t0) / 1000
     writeFileAtomic(files[0], JSON.stringify({flags, seconds, best, rows}, null, 1) + '\n')
     this.log('best learning rate per width (validation loss):')
