@@ -48,13 +48,15 @@ export function overridesFrom(flags: Record<string, unknown>): Overrides {
   return out as Overrides
 }
 
-function positive(flag: string, s: string): number {
+/** Parses a flag value that must be a finite number > 0. */
+export function positive(flag: string, s: string): number {
   const v = Number(s)
   if (!Number.isFinite(v) || v <= 0) throw new InputError(`${flag} ${s}: expected a number > 0`)
   return v
 }
 
-function nonNegative(flag: string, s: string): number {
+/** Parses a flag value that must be a finite number ≥ 0. */
+export function nonNegative(flag: string, s: string): number {
   const v = Number(s)
   if (!Number.isFinite(v) || v < 0) throw new InputError(`${flag} ${s}: expected a number ≥ 0`)
   return v

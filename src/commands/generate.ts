@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
+import {nonNegative} from '../cli/config-flags.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {tokenizerFromJSON} from '../data/tokenizer.js'
 import {InputError} from '../errors.js'
@@ -24,11 +25,7 @@ export default class Generate extends BaseCommand {
     prompt: Flags.string({char: 'p', description: 'text to continue', default: ''}),
     tokens: Flags.integer({char: 'n', min: 1, max: 100_000, description: 'tokens to generate', default: 80}),
     temperature: Flags.custom<number>({
-      parse: async (s) => {
-        const v = Number(s)
-        if (!Number.isFinite(v) || v < 0) throw new InputError(`--temperature ${s}: expected a number ≥ 0`)
-        return v
-      },
+      parse: async (s) => nonNegative('--temperature', s),
       description: 'sampling temperature (0 = greedy)',
       default: 0.8,
     })(),

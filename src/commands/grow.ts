@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, fmt} from '../cli/base.js'
+import {nonNegative, positive} from '../cli/config-flags.js'
 import {onStopSignals} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
@@ -94,14 +95,3 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
   }
 }
 
-function positive(flag: string, s: string): number {
-  const v = Number(s)
-  if (!Number.isFinite(v) || v <= 0) throw new InputError(`${flag} ${s}: expected a number > 0`)
-  return v
-}
-
-function nonNegative(flag: string, s: string): number {
-  const v = Number(s)
-  if (!Number.isFinite(v) || v < 0) throw new InputError(`${flag} ${s}: expected a number ≥ 0`)
-  return v
-}
