@@ -63,6 +63,8 @@ export class Adafactor implements Optimizer {
     readonly schema: Schema,
     readonly cfg: AdafactorConfig,
     readonly lrMult: Map<string, number> = new Map(),
+    /** Per-tensor weight-decay multipliers (µP keeps lr·λ width-independent); missing names mean 1. */
+    readonly wdMult: Map<string, number> = new Map(),
   ) {
     this.state = new StateSet()
     for (const p of schema) {
@@ -87,7 +89,7 @@ export class Adafactor implements Optimizer {
       const [w, g] = weightAndGrad('Adafactor', p.name, weights, grads)
       const lrT = lr * (this.lrMult.get(p.name) ?? 1)
       const alpha = c.scale_parameter ? lrT * Math.max(c.eps2, rms(w)) : lrT
-      const decay = 1 - lrT * (decays(p) ? c.weight_decay : 0)
+      const decay = 1 - lrT * (decays(p) ? c.weight_decay * (this.wdMult.get(p.name) ?? 1) : 0)
       const m = c.beta1 > 0 ? st.get('m', p.name) : null
       const mats = matsOf(p.shape)
       if (mats) {

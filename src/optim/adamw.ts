@@ -30,6 +30,8 @@ export class AdamW implements Optimizer {
     readonly cfg: AdamWConfig,
     /** Per-tensor LR multipliers (µP); missing names get 1. */
     readonly lrMult: Map<string, number> = new Map(),
+    /** Per-tensor weight-decay multipliers (µP keeps lr·λ width-independent); missing names mean 1. */
+    readonly wdMult: Map<string, number> = new Map(),
   ) {
     for (const p of schema) {
       this.m.set(p.name, new Float32Array(numel(p.shape)))
@@ -50,7 +52,7 @@ export class AdamW implements Optimizer {
         beta1: this.cfg.beta1,
         beta2: this.cfg.beta2,
         eps: this.cfg.eps,
-        weightDecay: decays(p) ? this.cfg.weight_decay : 0,
+        weightDecay: decays(p) ? this.cfg.weight_decay * (this.wdMult.get(p.name) ?? 1) : 0,
         step: this.step,
       })
     }

@@ -49,6 +49,8 @@ export class CAME implements Optimizer {
     readonly schema: Schema,
     readonly cfg: CameConfig,
     readonly lrMult: Map<string, number> = new Map(),
+    /** Per-tensor weight-decay multipliers (µP keeps lr·λ width-independent); missing names mean 1. */
+    readonly wdMult: Map<string, number> = new Map(),
   ) {
     for (const p of schema) {
       const mats = matsOf(p.shape)
@@ -73,7 +75,7 @@ export class CAME implements Optimizer {
     for (const p of this.schema) {
       const [w, g] = weightAndGrad('CAME', p.name, weights, grads)
       const lrT = lr * (this.lrMult.get(p.name) ?? 1)
-      const decay = 1 - lrT * (decays(p) ? c.weight_decay : 0)
+      const decay = 1 - lrT * (decays(p) ? c.weight_decay * (this.wdMult.get(p.name) ?? 1) : 0)
       const m = st.get('m', p.name)
       const mats = matsOf(p.shape)
       if (!mats) {

@@ -79,11 +79,12 @@ export function makeOptimizer(
   schema: Schema,
   s: OptimizerSettings,
   lrMult: Map<string, number> = new Map(),
+  wdMult: Map<string, number> = new Map(),
 ): Optimizer {
   const d = OPTIMIZER_DEFAULTS[kind]
   switch (kind) {
     case 'adamw':
-      return new AdamW(schema, {beta1: s.beta1, beta2: s.beta2, eps: s.eps, weight_decay: s.weight_decay}, lrMult)
+      return new AdamW(schema, {beta1: s.beta1, beta2: s.beta2, eps: s.eps, weight_decay: s.weight_decay}, lrMult, wdMult)
     case 'came':
       return new CAME(
         schema,
@@ -97,6 +98,7 @@ export function makeOptimizer(
           weight_decay: s.weight_decay,
         },
         lrMult,
+        wdMult,
       )
     case 'adafactor':
       return new Adafactor(
@@ -112,6 +114,7 @@ export function makeOptimizer(
           weight_decay: s.weight_decay,
         },
         lrMult,
+        wdMult,
       )
     default:
       throw new Error(`makeOptimizer: unknown optimizer '${kind as string}'`)

@@ -19,7 +19,7 @@ import {type DataDir, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, InputError} from '../errors.js'
 import {schemaOf} from '../model/index.js'
 import {initWeights} from '../model/init.js'
-import {initStds, lrMultipliers} from '../mup/index.js'
+import {initStds, lrMultipliers, wdMultipliers} from '../mup/index.js'
 import {makeOptimizer} from '../optim/index.js'
 import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
@@ -152,7 +152,8 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   const tokensPerStep = tc.batch * tc.seq * tc.accum
 
   let weights: Weights
-  const opt = makeOptimizer(tc.optimizer, schema, tc, lrMultipliers(mc, schema))
+  const mupFor = {optimizer: tc.optimizer, scale_parameter: tc.scale_parameter}
+  const opt = makeOptimizer(tc.optimizer, schema, tc, lrMultipliers(mc, schema, mupFor), wdMultipliers(mc, schema, mupFor))
   let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: path.resolve(job.dataDir), sha256: data.meta.splits.train.sha256}}
   if (resumed) {
     if (resumed.trainer!.data && resumed.trainer!.data.sha256 !== data.meta.splits.train.sha256)
