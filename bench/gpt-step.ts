@@ -1,4 +1,7 @@
 /**
+ * Superseded by `ligo bench` (src/commands/bench.ts), which times the real model's training step; kept for
+ * measuring the compute path alone.
+ *
  * Training-step throughput of a GPT-2-style pre-LN decoder built from src/compute/ops.ts (a stand-in for the
  * model code, to measure the compute path): embedding + position embedding, L blocks of LN → attention → LN →
  * GELU MLP, final LN, tied head, mean cross-entropy, AdamW via optim-kernels. Reports the median of timed steps

@@ -21,6 +21,13 @@ inline void cpu_relax() {
 
 thread_local bool t_in_task = false;
 
+// Job protocol. A job is published by storing (job id << 32 | 0) into `claim_`; any thread takes item i by a
+// CAS that increments the low half while the high half still names its job, so a worker that wakes late can
+// never take an item of a later job. The caller runs items too and returns once `done_` counts all n items:
+// it does not wait for workers that found nothing left to do. That matters on a busy machine, where a worker
+// may not be scheduled for a whole time slice (~4 ms): the caller then simply runs every item itself instead of
+// spinning for the worker to check in. While it waits on items a worker is running, the caller spins briefly,
+// then yields its CPU (the worker may be queued behind it).
 class Pool {
  public:
   explicit Pool(int threads) : threads_(threads < 1 ? 1 : threads) {
@@ -43,10 +50,11 @@ class Pool {
       for (int i = 0; i < n; i++) fn(i);
       return;
     }
+    uint32_t job = ++job_;
     fn_ = &fn;
-    n_ = n;
-    next_.store(0, std::memory_order_relaxed);
-    active_.store((int)workers_.size(), std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    claim_.store((uint64_t)job << 32, std::memory_order_release);
     bool wake;
     {
       std::lock_guard<std::mutex> lk(mu_);
@@ -54,18 +62,36 @@ class Pool {
       wake = sleepers_ > 0;
     }
     if (wake) cv_.notify_all();
-    work();
-    while (active_.load(std::memory_order_acquire) != 0) cpu_relax();
+    work(job);
+    int spins = 0;
+    while (done_.load(std::memory_order_acquire) < n) {
+      cpu_relax();
+      if (++spins > 4096) std::this_thread::yield();
+    }
     fn_ = nullptr;
   }
 
  private:
-  void work() {
-    t_in_task = true;
+  // Takes the next item of job `job`; false when the job is finished or superseded.
+  bool claim(uint32_t job, int& item) {
+    uint64_t w = claim_.load(std::memory_order_acquire);
     for (;;) {
-      int i = next_.fetch_add(1, std::memory_order_relaxed);
-      if (i >= n_) break;
-      (*fn_)(i);
+      if ((uint32_t)(w >> 32) != job) return false;
+      int i = (int)(uint32_t)w;
+      if (i >= n_.load(std::memory_order_relaxed)) return false;
+      if (claim_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        item = i;
+        return true;
+      }
+    }
+  }
+
+  void work(uint32_t job) {
+    t_in_task = true;
+    int i;
+    while (claim(job, i)) {
+      (*fn_)(i);  // fn_ stays valid: the job cannot finish before this item is counted done
+      done_.fetch_add(1, std::memory_order_acq_rel);
     }
     t_in_task = false;
   }
@@ -87,8 +113,7 @@ class Pool {
       }
       seen = gen_.load(std::memory_order_acquire);
       if (stop_) return;
-      work();
-      active_.fetch_sub(1, std::memory_order_release);
+      work((uint32_t)(claim_.load(std::memory_order_acquire) >> 32));
     }
   }
 
@@ -97,12 +122,13 @@ class Pool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> gen_{0};
-  std::atomic<int> next_{0};
-  std::atomic<int> active_{0};
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> n_{0};
+  std::atomic<int> done_{0};
+  uint32_t job_ = 0;  // written by the calling thread only
   int sleepers_ = 0;
   bool stop_ = false;
   const std::function<void(int)>* fn_ = nullptr;
-  int n_ = 0;
 };
 
 int threads_from_env() {
