@@ -26,12 +26,23 @@ export function lossAndGrads(c: ModelConfig, schema: Schema, weights: Weights, b
     const inputs = schema.map((s) => tf.tensor(weights.get(s.name)!, s.shape, 'float32'))
     const f = (...ts: tf.Tensor[]) => lossOf(c, new Map(names.map((n, i) => [n, ts[i]])), b.inputs, b.targets, b.batch, b.seq)
     const {value, grads} = tf.valueAndGrads(f)(inputs)
+    const taken = new Set<Float32Array>()
+    for (const a of accum.values()) taken.add(a)
     for (let i = 0; i < names.length; i++) {
       const g = grads[i].dataSync() as Float32Array
       let acc = accum.get(names[i])
+      if (!acc && scale === 1 && !taken.has(g) && g.length === inputs[i].size) {
+        // First micro-batch: keep the gradient's own array (the tensor is disposed, the array stays ours)
+        // instead of copying it. An array shared by two gradients (tfjs may return one tensor for two inputs)
+        // is copied, because clipping scales gradients in place.
+        accum.set(names[i], g)
+        taken.add(g)
+        continue
+      }
       if (!acc) {
         acc = new Float32Array(g.length)
         accum.set(names[i], acc)
+        taken.add(acc)
       }
       if (scale === 1) for (let j = 0; j < g.length; j++) acc[j] += g[j]
       else for (let j = 0; j < g.length; j++) acc[j] += scale * g[j]

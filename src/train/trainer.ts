@@ -182,6 +182,11 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     provenance: {...(resumed?.meta.provenance ?? {}), ...(job.provenance ?? {}), ...(job.from ? {init_from: job.from.dir} : {})},
   }
   const save = () => {
+    // Non-finite weights (e.g. from a corrupt optimizer state) never reach a checkpoint: the next step's loss
+    // would show them too, but a save can come first.
+    for (const [name, w] of weights) {
+      if (!allFinite(w)) throw new DivergenceError(`weights of ${name} became NaN/Inf at step ${state.step} (in the optimizer update: a corrupt optimizer state or an overflowing step); not saved${fs.existsSync(path.join(ckptDir, 'config.json')) ? `, the last good checkpoint is kept in ${ckptDir}` : ''}`)
+    }
     saveCheckpoint(ckptDir, {meta, weights, optimizer: opt.stateTensors(), trainer: state})
     job.onEvent?.({kind: 'save', step: state.step, dir: ckptDir})
   }
@@ -216,14 +221,14 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     }
     const kept = () => (fs.existsSync(path.join(ckptDir, 'config.json')) ? `; the last good checkpoint is kept in ${ckptDir}` : '; no checkpoint was written')
     if (!Number.isFinite(loss)) throw new DivergenceError(`loss is ${loss} at step ${state.step + 1}${kept()}`)
-    for (const [name, g] of grads) {
-      if (!allFinite(g)) throw new DivergenceError(`gradient of ${name} has NaN/Inf at step ${state.step + 1}${kept()}`)
-    }
+    // The global norm is finite exactly when every gradient is (barring overflow of the sum): one pass, and
+    // the offending tensor is only searched for when it is not.
     const gradNorm = clipGlobalNorm(grads.values(), tc.grad_clip)
-    opt.update(weights, grads, lr)
-    for (const [name, w] of weights) {
-      if (!allFinite(w)) throw new DivergenceError(`weights of ${name} became NaN/Inf at step ${state.step + 1}, in the optimizer update (a corrupt optimizer state or an overflowing step)${kept()}`)
+    if (!Number.isFinite(gradNorm)) {
+      const bad = [...grads].find(([, g]) => !allFinite(g))?.[0] ?? 'all tensors (their squared sum overflows)'
+      throw new DivergenceError(`gradient of ${bad} has NaN/Inf at step ${state.step + 1}${kept()}`)
     }
+    opt.update(weights, grads, lr)
     state.step++
     state.tokens += tokensPerStep
     state.flops += flopsPerToken * tokensPerStep
