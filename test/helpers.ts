@@ -6,6 +6,7 @@ import * as path from 'node:path'
 import * as tf from '@tensorflow/tfjs-core'
 import '@tensorflow/tfjs-backend-cpu'
 
+import {quietCpuBanner} from '../src/compute/backend.js'
 import {prepareData} from '../src/data/prepare.js'
 import {type RunConfig, resolveRunConfig} from '../src/train/config.js'
 
@@ -17,6 +18,7 @@ export function tmpDir(prefix = 'ligo-test-'): string {
 export async function useCpu(): Promise<void> {
   await tf.setBackend('cpu')
   await tf.ready()
+  quietCpuBanner()
 }
 
 export const TINY_MODEL = {vocab_size: 256, n_positions: 16, n_layer: 2, d_model: 16, n_head: 2, d_ffn: 32}

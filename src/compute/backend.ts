@@ -61,7 +61,17 @@ export async function initBackend(requested: BackendName = 'auto'): Promise<Back
     default:
       throw new InputError(`unknown backend '${String(requested)}': expected one of ${BACKEND_NAMES.join(', ')}`)
   }
+  quietCpuBanner()
   return {name: tf.getBackend(), notes}
+}
+
+/**
+ * The tfjs cpu backend prints a banner recommending tfjs-node on its first write in Node; ligo's fast path is
+ * its own native backend, so the advice is wrong here and would pollute stderr. Exported for tests.
+ */
+export function quietCpuBanner(): void {
+  const b = tf.backend() as unknown as {firstUse?: boolean}
+  if (b && typeof b.firstUse === 'boolean') b.firstUse = false
 }
 
 async function setOrThrow(name: string): Promise<void> {
