@@ -40,6 +40,12 @@ export const overrideFlags = {
   heads: Flags.integer({min: 1, description: 'attention heads (model.n_head)', helpGroup: 'OVERRIDES'}),
   ffn: Flags.integer({min: 1, description: 'FFN width (model.d_ffn)', helpGroup: 'OVERRIDES'}),
   param: Flags.option({options: ['sp', 'mup'] as const, description: 'parametrization: standard or µP (model.param; µP base shapes from the config)', helpGroup: 'OVERRIDES'})(),
+  reversible: Flags.boolean({allowNo: true, description: 'reversible blocks, activations recomputed in backward: memory flat in depth (model.reversible)', helpGroup: 'OVERRIDES'}),
+  'ffn-chunks': Flags.integer({min: 1, description: 'compute each FFN in N row chunks (model.ffn_chunks)', helpGroup: 'OVERRIDES'}),
+  'loss-chunks': Flags.integer({min: 1, description: 'compute the logits and loss in N row chunks (model.loss_chunks)', helpGroup: 'OVERRIDES'}),
+  attention: Flags.option({options: ['full', 'lsh'] as const, description: 'full causal attention, or Reformer shared-QK LSH attention (model.attention)', helpGroup: 'OVERRIDES'})(),
+  'lsh-buckets': Flags.integer({min: 1, description: 'LSH buckets per hash round, 1 or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
+  'lsh-hashes': Flags.integer({min: 1, description: 'LSH hash rounds (model.lsh_hashes)', helpGroup: 'OVERRIDES'}),
 }
 
 export function overridesFrom(flags: Record<string, unknown>): Overrides {

@@ -7,13 +7,20 @@
  * query, key and value projections are separate tensors (their output spaces grow independently under LiGO);
  * the HF mapping splits and joins them.
  *
+ * Reformer's memory savers (Kitaev et al. 2020) are config switches over the same parameters: reversible blocks
+ * (src/model/reversible.ts), chunked FFN and output loss (src/compute/chunked.ts), shared-QK LSH attention
+ * (src/compute/lsh.ts). With their defaults the forward pass is the standard one, op for op.
+ *
  * Shapes: B batch, T time, C d_model, NH heads, HS head size, A = NH·HS, F d_ffn, V vocab, P n_positions.
  */
 import * as tf from '@tensorflow/tfjs-core'
 
+import {type RowFn, chunkedLoss, chunkedRows} from '../compute/chunked.js'
+import {type LshPlan, lshAttention, lshPlan, sharedQkLogits, withZeroGrads} from '../compute/lsh.js'
 import {causalAttention, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
+import {type Branch, type RevMode, reversibleStack} from './reversible.js'
 import type {ParamSpec, Schema, Space} from './schema.js'
 
 export interface Gpt2Config {
@@ -46,12 +53,41 @@ export interface Gpt2Config {
   alpha_attn: number
   /** Initialise the query projections to zero (TP5 App. D.2). */
   zero_query: boolean
+  /*
+   * Reformer's memory savers (Kitaev et al. 2020; research notes §4). None changes the parameter set, so
+   * checkpoints, LiGO growth and µP work unchanged, and each may be switched on or off for an existing checkpoint.
+   */
+  /**
+   * RevNet blocks on two residual streams, y1 = x1 + Attn(LN1(x2)), y2 = x2 + FFN(LN2(y1)), input x1 = x2 =
+   * embedding, output (y1 + y2)/2 before ln_f (src/model/reversible.ts). The backward pass recomputes each
+   * block's inputs instead of storing activations: activation memory flat in depth, ~1 extra forward per step.
+   * A different function from the standard model with the same weights (the streams are merged by averaging).
+   */
+  reversible: boolean
+  /** Compute each FFN (with its LayerNorm) in this many row chunks, recomputed in backward (1 = off). */
+  ffn_chunks: number
+  /** Compute the vocabulary projection and cross-entropy in this many row chunks, recomputed in backward (1 = off). */
+  loss_chunks: number
+  /**
+   * 'full' causal attention, or 'lsh': Reformer's shared-QK LSH attention (src/compute/lsh.ts), keys = the
+   * normalised queries. Under 'lsh' the key projections attn.k_proj.* stay in the schema (so the parameter set is
+   * unchanged) but are unused: their gradient is zero (weight decay still shrinks them).
+   */
+  attention: AttentionKind
+  /** lsh only: buckets per hash round (1 or even); chunk length 2·T/lsh_buckets (the paper's choice). */
+  lsh_buckets: number
+  /** lsh only: hash rounds; more rounds approach full (shared-QK) attention at proportional cost. */
+  lsh_hashes: number
 }
+
+export const ATTENTION_KINDS = ['full', 'lsh'] as const
+export type AttentionKind = (typeof ATTENTION_KINDS)[number]
 
 export const GPT2_KEYS = [
   'family', 'vocab_size', 'n_positions', 'n_layer', 'd_model', 'n_head', 'head_size', 'd_ffn',
   'tie_embeddings', 'layer_norm_eps', 'init_std',
   'param', 'base_d_model', 'base_n_head', 'base_head_size', 'base_d_ffn', 'alpha_in', 'alpha_out', 'alpha_attn', 'zero_query',
+  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_hashes',
 ] as const
 
 /** Reads and validates a GPT-2 config; head_size defaults to d_model/n_head and d_ffn to 4·d_model. */
@@ -84,7 +120,15 @@ export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt
     alpha_out: f.num('alpha_out', 1, {gt: 0, max: 1e6}),
     alpha_attn: f.num('alpha_attn', 1, {gt: 0, max: 1e6}),
     zero_query: f.bool('zero_query', false),
+    reversible: f.bool('reversible', false),
+    ffn_chunks: f.int('ffn_chunks', 1, {min: 1, max: 1 << 20}),
+    loss_chunks: f.int('loss_chunks', 1, {min: 1, max: 1 << 20}),
+    attention: f.oneOf('attention', ATTENTION_KINDS, 'full'),
+    // lsh_* are read (and kept) under full attention too, unused: a saved config must validate either way.
+    lsh_buckets: f.int('lsh_buckets', 8, {min: 1, max: 1 << 16}),
+    lsh_hashes: f.int('lsh_hashes', 2, {min: 1, max: 64}),
   }
+  if (cfg.lsh_buckets > 1 && cfg.lsh_buckets % 2 !== 0) throw f.err('lsh_buckets', cfg.lsh_buckets, '1 or an even number (angular LSH hashes into ± rotations)')
   cfg.base_d_model = f.int('base_d_model', cfg.d_model, {min: 1, max: 65536})
   cfg.base_n_head = f.int('base_n_head', cfg.n_head, {min: 1, max: 4096})
   cfg.base_head_size = f.int('base_head_size', cfg.head_size, {min: 1, max: 65536})
@@ -131,19 +175,65 @@ export type Params = Map<string, tf.Tensor>
 /**
  * Receives named intermediate tensors of a forward pass (for coordinate checks): `embed` [N,C], per block
  * `h.<l>.attn_logits` [B,NH,T,T] (scaled qᵀk before the mask; computed only when probing) and `h.<l>.out` [N,C]
- * (the residual stream after the block), and `logits` [N,V]. The tensors belong to the caller's tf.tidy.
+ * (the residual stream after the block; reversible: the average of the two streams), and `logits` [N,V]. The
+ * tensors belong to the caller's tf.tidy.
  */
 export type Probe = (name: string, t: tf.Tensor) => void
+
+export interface Gpt2ForwardOptions {
+  /**
+   * How a reversible model is differentiated: 'recompute' (default: the custom gradient that reconstructs
+   * activations) or 'autodiff' (plain tfjs autodiff of the same forward, storing activations: the reference).
+   */
+  reversible?: RevMode
+}
 
 /**
  * Logits for token ids [B,T] (row-major Int32Array): returns [B·T, V]. Call inside tf.tidy.
  */
-export function gpt2Forward(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: number, probe?: Probe): tf.Tensor2D {
+export function gpt2Forward(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: number, probe?: Probe,
+  opts: Gpt2ForwardOptions = {}): tf.Tensor2D {
+  const x = gpt2Hidden(c, p, ids, B, T, probe, opts)
+  const logits = readout(c, x, p.get(c.tie_embeddings ? 'wte.weight' : 'lm_head.weight') as tf.Tensor2D)
+  probe?.('logits', logits)
+  return logits
+}
+
+/**
+ * Mean next-token cross-entropy of a batch: inputs and targets are [B,T] row-major. Call inside tf.tidy. With
+ * loss_chunks > 1 the logits are computed (and recomputed in backward) a row chunk at a time.
+ */
+export function gpt2Loss(c: Gpt2Config, p: Params, inputs: Int32Array, targets: Int32Array, B: number, T: number,
+  opts: Gpt2ForwardOptions = {}): tf.Scalar {
+  if (c.loss_chunks <= 1) {
+    const logits = gpt2Forward(c, p, inputs, B, T, undefined, opts)
+    return crossEntropy(logits, tf.tensor1d(targets, 'int32'))
+  }
+  const x = gpt2Hidden(c, p, inputs, B, T, undefined, opts)
+  const N = B * T
+  const head = p.get(c.tie_embeddings ? 'wte.weight' : 'lm_head.weight') as tf.Tensor2D
+  // Each chunk contributes its rows' mean loss weighted by its share of the rows: the sum is the mean over N.
+  return chunkedLoss((h, [w], r0, r1) =>
+    tf.mul(crossEntropy(readout(c, h, w as tf.Tensor2D), tf.tensor1d(targets.subarray(r0, r1), 'int32')), (r1 - r0) / N),
+  x, [head], c.loss_chunks)
+}
+
+/** Logits [N,V] of the final hidden states x[N,C]: tied (x·wteᵀ) or lm_head, times the µP readout multiplier. */
+function readout(c: Gpt2Config, x: tf.Tensor2D, head: tf.Tensor2D): tf.Tensor2D {
+  const mult = forwardMultipliers(c)
+  let logits = c.tie_embeddings
+    ? (tf.matMul(x, head, false, true) as tf.Tensor2D) // [N,C]·[V,C]ᵀ
+    : linear(x, head)
+  // µP readout multiplier α_out/m, on the logits whether the head is tied or not (research notes §1.3, §1.8.4).
+  if (mult.readout !== 1) logits = tf.mul(logits, mult.readout)
+  return logits
+}
+
+/** The final hidden states ln_f(blocks(embedding)) [N,C]. */
+function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: number, probe: Probe | undefined,
+  opts: Gpt2ForwardOptions): tf.Tensor2D {
   if (T > c.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${c.n_positions}`)
   const N = B * T
-  const C = c.d_model
-  const NH = c.n_head
-  const HS = c.head_size
   const mult = forwardMultipliers(c) // all 1 (skipped) for SP with α = 1
   const get = <R extends tf.Rank>(name: string) => p.get(name) as tf.Tensor<R>
   const pos = new Int32Array(N)
@@ -156,35 +246,81 @@ export function gpt2Forward(c: Gpt2Config, p: Params, ids: Int32Array, B: number
   ) as tf.Tensor2D
   if (mult.input !== 1) x = tf.mul(x, mult.input)
   probe?.('embed', x)
-  const heads = (y: tf.Tensor2D) => tf.transpose(tf.reshape(y, [B, T, NH, HS]), [0, 2, 1, 3]) as tf.Tensor4D // [B,NH,T,HS]
-  for (let l = 0; l < c.n_layer; l++) {
-    const w = (n: string) => get<tf.Rank.R2>(`h.${l}.${n}`)
-    const b = (n: string) => get<tf.Rank.R1>(`h.${l}.${n}`)
-    const h = layerNorm(x, b('ln_1.weight'), b('ln_1.bias'), c.layer_norm_eps)
-    const q = heads(linear(h, w('attn.q_proj.weight'), b('attn.q_proj.bias')))
-    const k = heads(linear(h, w('attn.k_proj.weight'), b('attn.k_proj.bias')))
-    const v = heads(linear(h, w('attn.v_proj.weight'), b('attn.v_proj.bias')))
-    if (probe) probe(`h.${l}.attn_logits`, tf.mul(tf.matMul(q, k, false, true), mult.attention)) // [B,NH,T,T]
-    const a = causalAttention(q, k, v, mult.attention) // [B,NH,T,HS]
-    const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
-    x = tf.add(x, linear(merged, w('attn.c_proj.weight'), b('attn.c_proj.bias')))
-    const h2 = layerNorm(x, b('ln_2.weight'), b('ln_2.bias'), c.layer_norm_eps)
-    const f = gelu(linear(h2, w('mlp.c_fc.weight'), b('mlp.c_fc.bias')))
-    x = tf.add(x, linear(f, w('mlp.c_proj.weight'), b('mlp.c_proj.bias')))
-    probe?.(`h.${l}.out`, x)
+  const blocks = gpt2Blocks(c, p, B, T, mult.attention, probe)
+  // Shared-QK attention leaves the key projections unread: keep them connected, with zero gradient.
+  if (c.attention === 'lsh') x = withZeroGrads(x, Array.from({length: c.n_layer}, (_, l) => K_PROJ.map((n) => get(`h.${l}.${n}`))).flat())
+  if (c.reversible) {
+    // Probes need the intermediate streams, which only the plain autodiff forward keeps.
+    const mode = probe ? 'autodiff' : (opts.reversible ?? 'recompute')
+    const onBlock = probe ? (l: number, y1: tf.Tensor2D, y2: tf.Tensor2D) => probe(`h.${l}.out`, tf.mul(tf.add(y1, y2), 0.5)) : undefined
+    x = reversibleStack(x, blocks.map((b) => ({f: b.attn, g: b.ffn})), mode, onBlock)
+  } else {
+    for (let l = 0; l < c.n_layer; l++) {
+      const {attn, ffn} = blocks[l]
+      x = tf.add(x, attn.fn(x, attn.params))
+      x = tf.add(x, c.ffn_chunks > 1 ? chunkedRows(ffn.fn, x, ffn.params, c.ffn_chunks) : ffn.fn(x, ffn.params))
+      probe?.(`h.${l}.out`, x)
+    }
   }
-  x = layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), c.layer_norm_eps)
-  let logits = c.tie_embeddings
-    ? (tf.matMul(x, get<tf.Rank.R2>('wte.weight'), false, true) as tf.Tensor2D) // [N,C]·[V,C]ᵀ
-    : linear(x, get<tf.Rank.R2>('lm_head.weight'))
-  // µP readout multiplier α_out/m, on the logits whether the head is tied or not (research notes §1.3, §1.8.4).
-  if (mult.readout !== 1) logits = tf.mul(logits, mult.readout)
-  probe?.('logits', logits)
-  return logits
+  return layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), c.layer_norm_eps)
 }
 
-/** Mean next-token cross-entropy of a batch: inputs and targets are [B,T] row-major. Call inside tf.tidy. */
-export function gpt2Loss(c: Gpt2Config, p: Params, inputs: Int32Array, targets: Int32Array, B: number, T: number): tf.Scalar {
-  const logits = gpt2Forward(c, p, inputs, B, T)
-  return crossEntropy(logits, tf.tensor1d(targets, 'int32'))
+const ATTN_PARAMS = ['ln_1.weight', 'ln_1.bias', 'attn.q_proj.weight', 'attn.q_proj.bias', 'attn.k_proj.weight',
+  'attn.k_proj.bias', 'attn.v_proj.weight', 'attn.v_proj.bias', 'attn.c_proj.weight', 'attn.c_proj.bias']
+const K_PROJ = ['attn.k_proj.weight', 'attn.k_proj.bias']
+const LSH_ATTN_PARAMS = ATTN_PARAMS.filter((n) => !K_PROJ.includes(n))
+const FFN_PARAMS = ['ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias']
+
+/**
+ * Each block's two residual branches as functions of (x[N,C], their parameters in ATTN_PARAMS/LSH_ATTN_PARAMS and
+ * FFN_PARAMS order): attn(x) = c_proj(Attention(LN1(x))), ffn(x) = c_proj(GELU(c_fc(LN2(x)))). The standard
+ * block is x += attn(x); x += ffn(x). The functions read no tensor but their arguments (the reversible backward
+ * calls them again after the forward's intermediates are gone).
+ */
+function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: number, probe?: Probe):
+  {attn: Branch; ffn: Branch}[] {
+  const N = B * T
+  const NH = c.n_head
+  const HS = c.head_size
+  const eps = c.layer_norm_eps
+  const lsh = c.attention === 'lsh'
+  const heads = (y: tf.Tensor2D) => tf.transpose(tf.reshape(y, [B, T, NH, HS]), [0, 2, 1, 3]) as tf.Tensor4D // [B,NH,T,HS]
+  const m = (t: tf.Tensor) => t as tf.Tensor2D
+  const v = (t: tf.Tensor) => t as tf.Tensor1D
+  const ffn: RowFn = (x, [g, b, wfc, bfc, wp, bp]) => {
+    const h2 = layerNorm(x, v(g), v(b), eps)
+    const f = gelu(linear(h2, m(wfc), v(bfc)))
+    return linear(f, m(wp), v(bp))
+  }
+  return Array.from({length: c.n_layer}, (_, l) => {
+    // The bucket plan of this layer's LSH attention: made by the first call, reused by the reversible recomputation.
+    let plan: LshPlan | undefined
+    const attn: Branch['fn'] = (x, ps) => {
+      const h = layerNorm(x, v(ps[0]), v(ps[1]), eps)
+      const q = heads(linear(h, m(ps[2]), v(ps[3])))
+      let a: tf.Tensor4D
+      let o: number // index of c_proj.weight in ps
+      if (lsh) {
+        const val = heads(linear(h, m(ps[4]), v(ps[5])))
+        if (probe) probe(`h.${l}.attn_logits`, sharedQkLogits(q, scale)) // [B,NH,T,T]
+        plan ??= lshPlan(q, {buckets: c.lsh_buckets, hashes: c.lsh_hashes, salt: l})
+        a = lshAttention(q, val, scale, plan)
+        o = 6
+      } else {
+        const k = heads(linear(h, m(ps[4]), v(ps[5])))
+        const val = heads(linear(h, m(ps[6]), v(ps[7])))
+        if (probe) probe(`h.${l}.attn_logits`, tf.mul(tf.matMul(q, k, false, true), scale)) // [B,NH,T,T]
+        a = causalAttention(q, k, val, scale) // [B,NH,T,HS]
+        o = 8
+      }
+      const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
+      return linear(merged, m(ps[o]), v(ps[o + 1]))
+    }
+    const params = (names: string[]) => names.map((n) => p.get(`h.${l}.${n}`) as tf.Tensor)
+    return {
+      attn: {fn: attn, params: params(lsh ? LSH_ATTN_PARAMS : ATTN_PARAMS)},
+      ffn: {fn: ffn, params: params(FFN_PARAMS), chunks: c.ffn_chunks},
+    }
+  })
 }
+

@@ -358,8 +358,12 @@ export function toHfConfig(c: ModelConfig, eot: number | null): Record<string, u
   }
 }
 
-/** Keys of our configs that HF configs do not carry (they travel in config.json's `ligo.model`). */
-const LIGO_ONLY = new Set<string>([...MUP_KEYS, 'mask_id', 'mask_prob'])
+/**
+ * Keys of our configs that HF configs do not carry (they travel in config.json's `ligo.model`): µP settings
+ * (checked separately below), BERT's masking rule and the memory-saving chunk counts, which do not change the
+ * function. Reversible blocks and LSH attention do change it, so they are refused by the round trip below.
+ */
+const LIGO_ONLY = new Set<string>([...MUP_KEYS, 'mask_id', 'mask_prob', 'ffn_chunks', 'loss_chunks'])
 
 /** Refuses a model HF cannot express: a field that would not survive config.json, or µP forward multipliers. */
 function checkExpressible(c: ModelConfig): void {

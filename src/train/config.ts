@@ -160,6 +160,12 @@ export interface Overrides {
   schedule?: string
   optimizer?: string
   param?: string
+  reversible?: boolean
+  'ffn-chunks'?: number
+  'loss-chunks'?: number
+  attention?: string
+  'lsh-buckets'?: number
+  'lsh-hashes'?: number
 }
 
 /** Where each override lands in the raw config. */
@@ -182,6 +188,12 @@ const OVERRIDE_PATHS: Record<keyof Overrides, [section: 'model' | 'train', key: 
   heads: ['model', 'n_head'],
   ffn: ['model', 'd_ffn'],
   param: ['model', 'param'],
+  reversible: ['model', 'reversible'],
+  'ffn-chunks': ['model', 'ffn_chunks'],
+  'loss-chunks': ['model', 'loss_chunks'],
+  attention: ['model', 'attention'],
+  'lsh-buckets': ['model', 'lsh_buckets'],
+  'lsh-hashes': ['model', 'lsh_hashes'],
 }
 
 /** Reads a YAML or JSON config file into a raw object (no validation). */
