@@ -6,7 +6,7 @@ export default defineConfig({
     allowOnly: false,
     disableConsoleIntercept: true,
     testTimeout: 300_000,
-    hookTimeout: 120_000,
+    hookTimeout: 300_000,
     pool: 'forks',
     reporters: ['default'],
   },
