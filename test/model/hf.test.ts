@@ -20,6 +20,7 @@ import {FileFormatError, InputError} from '../../src/errors.js'
 import {fromHfConfig, isHfDir, mapping, readHfDir, toHfTensors, writeHfDir} from '../../src/model/hf.js'
 import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
+import {grow} from '../../src/ligo/grow.js'
 import {tmpDir, useCpu} from '../helpers.js'
 
 beforeAll(useCpu)
@@ -159,6 +160,24 @@ function ligoModel(raw: Record<string, unknown>, seed = 1) {
 }
 
 const SMALL = {vocab_size: 256, n_positions: 16, n_layer: 2, d_model: 16, n_head: 4, d_ffn: 24}
+
+describe('growing a Hugging Face GPT-2 directory', () => {
+  it('with --method net2net gives the source\'s logits (checked against the float64 reference of the HF model)', async () => {
+    const hf = randomGpt2(GPT2_CONFIG, 11)
+    const dir = writeHf(tmpDir(), GPT2_CONFIG, hf)
+    const out = path.join(tmpDir(), 'grown')
+    const r = await grow({source: loadCheckpoint(dir), target: {width: 32, depth: 3}, method: 'net2net', out, evalBatches: 0})
+    expect(r.large).toMatchObject({family: 'gpt2', d_model: 32, n_layer: 3, n_head: 8, head_size: 4})
+    const g = loadCheckpoint(out)
+    const x = ids(12, GPT2_CONFIG.vocab_size)
+    const ref = gpt2Reference(GPT2_CONFIG, hf, x)
+    expect(maxDiff(ourLogits(g.meta.model, g.weights, x), ref)).toBeLessThan(1e-4)
+    // and the grown model exports back to a GPT2LMHeadModel directory with the new sizes
+    const back = path.join(tmpDir(), 'grown-hf')
+    writeHfDir(back, {config: g.meta.model, weights: g.weights, tokenizer: g.meta.tokenizer})
+    expect(JSON.parse(fs.readFileSync(path.join(back, 'config.json'), 'utf8'))).toMatchObject({architectures: ['GPT2LMHeadModel'], n_embd: 32, n_layer: 3, n_head: 8})
+  })
+})
 
 describe('gpt2 from a Hugging Face directory', () => {
   it('matches an independent float64 reference (Conv1D, fused c_attn, buffers ignored; tied, and untied without the prefix)', () => {
