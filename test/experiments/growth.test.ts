@@ -1,0 +1,27 @@
+/**
+ * Smoke test of the headline experiment: `make -C experiments/growth SMALL=1` runs the whole pipeline (prepare,
+ * pretrain, grow by every method, train, compare) at toy sizes and must produce the report.
+ */
+import {spawnSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {tmpDir} from '../helpers.js'
+
+const hasMake = spawnSync('make', ['--version']).status === 0
+
+describe.skipIf(!hasMake)('experiments/growth SMALL=1', () => {
+  it('runs end to end and writes the comparison', () => {
+    if (!fs.existsSync('dist/commands/compare.js')) throw new Error('dist/ is missing: run `npm run build` first')
+    const out = path.join(tmpDir('ligo-exp-'), 'out')
+    const r = spawnSync('make', ['-C', 'experiments/growth', 'SMALL=1', `OUT=${out}`], {encoding: 'utf8', env: {...process.env, CI: 'true'}, timeout: 600_000})
+    expect(r.status, r.stderr.slice(-2000)).toBe(0)
+    const cmp = JSON.parse(fs.readFileSync(path.join(out, 'report', 'compare.json'), 'utf8'))
+    const text = JSON.stringify(cmp)
+    for (const m of ['random', 'ligo', 'stack', 'interleave', 'net2net', 'zero']) expect(text).toContain(`"${m}"`)
+    expect(fs.readFileSync(path.join(out, 'report', 'table.md'), 'utf8')).toMatch(/\| method \|/)
+    expect(fs.readFileSync(path.join(out, 'report', 'loss_vs_flops.png')).subarray(1, 4).toString()).toBe('PNG')
+  }, 600_000)
+})
