@@ -18,6 +18,7 @@ import {initWeights} from '../../src/model/init.js'
 import {countParams} from '../../src/model/schema.js'
 import {train} from '../../src/train/trainer.js'
 import {TINY_MODEL, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {formulaTensors} from './golden.js'
 
 beforeAll(useCpu)
 
@@ -293,19 +294,6 @@ describe('bert training', () => {
 
 const GOLDEN_IDS = [3, 17, 42, 8, 29, 0, 55, 11, 31, 7, 98, 64]
 const GOLDEN_COLS = [0, 7, 50, 98]
-
-/** HF tensors of a model set by the formula above, named and shaped by our mapping (so the mapping is tested too). */
-function formulaTensors(c: ModelConfig): Map<string, {shape: number[]; data: Float32Array}> {
-  const out = new Map<string, {shape: number[]; data: Float32Array}>()
-  for (const r of mapping(c)) {
-    const cs = [...r.hf].reduce((a, ch) => a + ch.charCodeAt(0), 0)
-    const low = r.hf.toLowerCase()
-    const norm = r.shape.length === 1 && r.hf.endsWith('weight') && (low.includes('norm') || low.includes('ln_'))
-    const [offset, scale] = norm ? [1, 0.2] : [0, r.shape.length === 1 ? 0.1 : 0.4]
-    out.set(r.hf, {shape: r.shape, data: Float32Array.from({length: r.shape.reduce((a, b) => a * b, 1)}, (_, i) => offset + scale * Math.sin(0.91 * i + 0.37 * cs))})
-  }
-  return out
-}
 
 const GOLDEN_CONFIG = {architectures: ['BertForMaskedLM'], model_type: 'bert', vocab_size: 99, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 40, max_position_embeddings: 24}
 const GOLDEN_LOGITS = [
