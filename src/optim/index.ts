@@ -40,22 +40,23 @@ export interface Optimizer {
  * absent from a resolved config; a missing optional key falls back to OPTIMIZER_DEFAULTS.
  */
 export interface OptimizerSettings {
+  /** Decoupled weight decay on matrices, all optimizers: θ ← θ·(1 − lr·μ·wd). */
   weight_decay: number
-  /** First-moment decay. Adafactor: 0 = no first moment (the paper's default). */
+  /** First-moment decay: adamw 0.9, came 0.9, adafactor 0 (= no first moment, the paper's default). */
   beta1: number
-  /** Second-moment decay. Adafactor: a cap on its β̂2_t = 1 − t^decay_rate schedule (1 = no cap). */
+  /** Second-moment decay: adamw 0.95, came 0.999; adafactor: a cap on its β̂2_t = 1 − t^decay_rate schedule (1 = no cap). */
   beta2: number
-  /** AdamW: ε added to √v. CAME and Adafactor: ε1 added to g² before the second-moment statistics. */
+  /** adamw: ε added to √v (1e-8). came, adafactor: ε1 added to g² before the second-moment statistics (1e-30). */
   eps: number
-  /** CAME: decay of the instability (confidence) statistics. */
+  /** came only: decay of the instability (confidence) statistics (0.9999). */
   beta3?: number
-  /** CAME: ε2 added to the instability. Adafactor: the floor of RMS(θ) under scale_parameter. */
+  /** came: ε2 added to the instability (1e-16); adafactor: the floor of RMS(θ) under scale_parameter (1e-3). */
   eps2?: number
-  /** CAME, Adafactor: update clipping threshold d (û = u / max(1, RMS(u)/d)). */
+  /** came, adafactor: update clipping threshold d, û = u / max(1, RMS(u)/d) (1). */
   clip_threshold?: number
-  /** Adafactor: exponent c of β̂2_t = 1 − t^c. */
+  /** adafactor only: exponent c of β̂2_t = 1 − t^c (−0.8). */
   decay_rate?: number
-  /** Adafactor: scale the step by max(eps2, RMS(θ)) (the paper's parameter-relative step). */
+  /** adafactor only: scale the step by max(eps2, RMS(θ)), the paper's parameter-relative step (false). */
   scale_parameter?: boolean
 }
 

@@ -7,13 +7,14 @@ import YAML from 'yaml'
 
 import {ConfigError, InputError} from '../errors.js'
 import {type ModelConfig, modelConfig} from '../model/index.js'
-import {OPTIMIZER_DEFAULTS, OPTIMIZERS, type OptimizerKind, type OptimizerSettingKey} from '../optim/index.js'
+import {OPTIMIZER_DEFAULTS, OPTIMIZERS, type OptimizerKind, type OptimizerSettingKey, type OptimizerSettings} from '../optim/index.js'
 import {SCHEDULES, type ScheduleKind} from '../optim/schedule.js'
 import {Fields, type Obj} from '../validate.js'
 
 export {OPTIMIZERS, type OptimizerKind} from '../optim/index.js'
 
-export interface TrainConfig {
+/** The optimizer's settings (weight_decay, beta1, beta2, eps and the CAME/Adafactor keys) come from OptimizerSettings. */
+export interface TrainConfig extends OptimizerSettings {
   steps: number
   /** Sequences per micro-batch. */
   batch: number
@@ -21,30 +22,12 @@ export interface TrainConfig {
   seq: number
   /** Micro-batches per update (gradient accumulation). */
   accum: number
-  /** adamw, came or adafactor; the optimizer keys below default per optimizer (OPTIMIZER_DEFAULTS). */
+  /** adamw, came or adafactor; the optimizer keys (OptimizerSettings) default per optimizer (OPTIMIZER_DEFAULTS). */
   optimizer: OptimizerKind
   lr: number
   warmup: number
   schedule: ScheduleKind
   min_lr_ratio: number
-  /** Decoupled weight decay on matrices, all optimizers: θ ← θ·(1 − lr·μ·wd). */
-  weight_decay: number
-  /** First-moment decay: adamw 0.9, came 0.9, adafactor 0 (= no first moment, the paper's default). */
-  beta1: number
-  /** Second-moment decay: adamw 0.95, came 0.999; adafactor: a cap on its 1 − t^decay_rate schedule, 1 = none. */
-  beta2: number
-  /** adamw: ε added to √v (1e-8). came, adafactor: ε1 added to g² (1e-30). */
-  eps: number
-  /** came only: decay of the instability (confidence) statistics (0.9999). */
-  beta3?: number
-  /** came: ε2 added to the instability (1e-16); adafactor: floor of RMS(θ) under scale_parameter (1e-3). */
-  eps2?: number
-  /** came, adafactor: update clipping threshold d, û = u / max(1, RMS(u)/d) (1). */
-  clip_threshold?: number
-  /** adafactor only: c in its second-moment decay β̂2_t = 1 − t^c (−0.8). */
-  decay_rate?: number
-  /** adafactor only: scale each step by max(eps2, RMS(θ)), the paper's parameter-relative step (false). */
-  scale_parameter?: boolean
   /** Global-norm clip; 0 disables. */
   grad_clip: number
   /** Evaluate every N steps (and at the end); 0 disables periodic evaluation. */
