@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
-import {loadDataDir} from '../data/prepare.js'
+import {checkVocab, loadDataDir} from '../data/prepare.js'
 import {InputError} from '../errors.js'
 import {type EvalResult, evaluate} from '../train/eval.js'
 
@@ -33,8 +33,7 @@ export default class Eval extends BaseCommand {
     await this.useBackend(flags.backend)
     const ck = loadCheckpoint(args.checkpoint)
     const data = loadDataDir(flags.data)
-    if (data.meta.vocabSize > ck.meta.model.vocab_size)
-      throw new InputError(`${flags.data}: tokenizer has ${data.meta.vocabSize} tokens, model vocab is ${ck.meta.model.vocab_size}`)
+    checkVocab(data, ck.meta.model.vocab_size)
     const seq = flags.seq ?? ck.meta.train?.seq ?? ck.meta.model.n_positions
     if (seq > ck.meta.model.n_positions) throw new InputError(`--seq ${seq}: the model's context is ${ck.meta.model.n_positions}`)
     let r

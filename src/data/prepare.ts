@@ -191,6 +191,12 @@ export interface DataDir {
   close(): void
 }
 
+/** Throws if the data's token ids can exceed the model's vocabulary (the model could not embed them). */
+export function checkVocab(data: DataDir, modelVocab: number): void {
+  if (data.meta.vocabSize > modelVocab)
+    throw new InputError(`${data.dir}: the tokenizer has ${data.meta.vocabSize} tokens but the model's vocab_size is ${modelVocab}`)
+}
+
 /** Opens a prepared data directory and checks its token files against meta.json. */
 export function loadDataDir(dir: string): DataDir {
   const hint = 'run `ligo data prepare` first'

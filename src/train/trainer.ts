@@ -15,7 +15,7 @@ import {
 } from '../checkpoints/checkpoint.js'
 import {acquireLock} from '../checkpoints/lock.js'
 import {BatchSampler} from '../data/batches.js'
-import {type DataDir, loadDataDir} from '../data/prepare.js'
+import {type DataDir, checkVocab, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, InputError} from '../errors.js'
 import {schemaOf} from '../model/index.js'
 import {initWeights} from '../model/init.js'
@@ -144,9 +144,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   const out = job.outDir
   const ckptDir = path.join(out, 'checkpoint')
   const metricsFile = path.join(out, 'metrics.jsonl')
-  const vocab = data.meta.vocabSize
-  if (vocab > mc.vocab_size)
-    throw new InputError(`${job.dataDir}: the tokenizer has ${vocab} tokens but the model's vocab_size is ${mc.vocab_size}`)
+  checkVocab(data, mc.vocab_size)
   const schema = schemaOf(mc)
   const flopsPerToken = trainFlopsPerToken(mc, schema, tc.seq)
   const tokensPerStep = tc.batch * tc.seq * tc.accum
