@@ -146,12 +146,13 @@ function widthOp(space: Space, d1: number, d2: number, o: OperatorInit, rng: Rng
   } else if (space === 'ffn') {
     for (let r = 0; r < extra; r++) src[r] = rng.int(d1) // Net2Net: random units
   } else {
-    // Head spaces: whole heads are copied (a head's coordinates stay together).
+    // Head spaces: whole heads are copied (a head's coordinates stay together): fp tiles the old heads,
+    // select draws one random source head per new head.
     const h1 = d1 / headSize
+    let oldHead = 0
     for (let r = 0; r < extra; r++) {
-      const newHead = Math.floor(r / headSize)
-      const oldHead = o.width === 'fp' ? (h1 + newHead) % h1 : -1
-      src[r] = (oldHead >= 0 ? oldHead : pickHead(rng, h1, newHead)) * headSize + (r % headSize)
+      if (r % headSize === 0) oldHead = o.width === 'fp' ? (r / headSize) % h1 : rng.int(h1)
+      src[r] = oldHead * headSize + (r % headSize)
     }
   }
   for (let r = 0; r < extra; r++) M[r * d1 + src[r]] = 1
@@ -174,15 +175,6 @@ function widthOp(space: Space, d1: number, d2: number, o: OperatorInit, rng: Rng
     }
   }
   return op
-}
-
-const headPicks = new WeakMap<Rng, Map<number, number>>()
-/** One random source head per new head (the same for all of that head's coordinates). */
-function pickHead(rng: Rng, h1: number, newHead: number): number {
-  let m = headPicks.get(rng)
-  if (!m) headPicks.set(rng, (m = new Map()))
-  if (!m.has(newHead)) m.set(newHead, rng.int(h1))
-  return m.get(newHead)!
 }
 
 /** The learnable parameters, by name, in a fixed order: width.{key}.M (and .T), depth.{key}. */
