@@ -7,13 +7,16 @@
  *   W̄ = Σ_j c[j]·W_j           over the source blocks j, if P belongs to a block (else the source tensor itself)
  *   along each dimension d whose space grows:   X ← [T·X ; M·X]  (rows along d), then X ← N ⊙ X on in-dimensions
  * which is (N_in·B_in)·W̄·B_outᵀ for matrices, E·B_residᵀ for embeddings and B·v for vectors.
+ * Under µP the grown config's forward multipliers differ (r = large/small: the readout's α_out/m with the new m),
+ * so the tensors feeding only that multiplier are divided by r: embeddings, query projections, final norm
+ * (spaces.ts `compensation`); all r = 1 (SP, or µP without a width change) leaves every tensor bit for bit.
  */
 import * as tf from '@tensorflow/tfjs-core'
 
 import {type ModelConfig, schemaOf} from '../model/index.js'
 import {type ParamSpec, type Schema, numel} from '../model/schema.js'
 import type {LigoOperator} from './operator.js'
-import {isFinalNorm, isInDim, spaceKey} from './spaces.js'
+import {compensation, isFinalNorm, isInDim, multiplierRatios, spaceKey} from './spaces.js'
 
 export type Weights = Map<string, Float32Array>
 
@@ -30,12 +33,14 @@ export function sourceTensors(small: ModelConfig, weights: Weights): SourceTenso
   const global = new Map<string, tf.Tensor>()
   const stacked = new Map<string, tf.Tensor2D>()
   const L1 = small.n_layer
+  // Per-layer tensor names differ by family (`h.3.…`, `model.layers.3.…`): read them off the schema.
+  const byLayer = new Map(schema.filter((p) => p.layer !== null).map((p) => [`${p.layer}/${p.module}`, p.name]))
   for (const p of schema) {
     if (p.layer === null) global.set(p.name, tf.tensor(weights.get(p.name)!, p.shape, 'float32'))
     else if (p.layer === 0) {
       const n = numel(p.shape)
       const buf = new Float32Array(L1 * n)
-      for (let j = 0; j < L1; j++) buf.set(weights.get(`h.${j}.${p.module}`)!, j * n)
+      for (let j = 0; j < L1; j++) buf.set(weights.get(byLayer.get(`${j}/${p.module}`)!)!, j * n)
       stacked.set(p.module, tf.tensor2d(buf, [L1, n]))
     }
   }
@@ -76,7 +81,9 @@ export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, 
       x = tf.mul(x, tf.reshape(t.get(`width.${key}.N`)!, shape))
     }
   }
-  return x
+  // µP: the grown config's forward multipliers differ from the source's (readout α_out/m with the new width m).
+  const f = compensation(P, largeSchema, multiplierRatios(op.small, op.large), op.large.tie_embeddings)
+  return f === 1 ? x : tf.mul(x, f)
 }
 
 /** Along `axis` of X (size d1): [T·X ; M·X] (size d2). */

@@ -8,6 +8,7 @@
 import {InputError} from '../errors.js'
 import type {ModelConfig} from '../model/index.js'
 import type {ParamSpec, Schema, Space} from '../model/schema.js'
+import {type ForwardMultipliers, forwardMultipliers} from '../mup/rules.js'
 
 /** Spaces that have one expansion per block of the grown model; the others have one for the whole model. */
 export const PER_LAYER_SPACES: readonly Space[] = ['q', 'k', 'v', 'ffn']
@@ -46,7 +47,47 @@ export function spaceKey(p: ParamSpec, s: Space): string {
 export function isFinalNorm(p: ParamSpec, schema: Schema): boolean {
   if (p.layer !== null || (p.role !== 'gain' && p.role !== 'bias')) return false
   const idx = schema.indexOf(p)
-  return schema.some((q, i) => q.layer !== null && i < idx)
+  if (!schema.some((q, i) => q.layer !== null && i < idx)) return false
+  if (p.role === 'gain') return true
+  // A bias is the norm's when a gain of the same module sits beside it (`ln_f.bias` ↔ `ln_f.weight`); biases of
+  // linear layers after the blocks (BERT's MLM transform dense, its vocabulary output bias) are not.
+  const stem = p.module.replace(/\.bias$/, '')
+  return schema.some((q) => q.layer === null && q.role === 'gain' && q.module.replace(/\.weight$/, '') === stem)
+}
+
+/**
+ * How much more the grown model's forward multiplies than the source's: forwardMultipliers(large) /
+ * forwardMultipliers(small), per multiplier. All 1 under SP, and under µP unless the widths they read change
+ * (the readout's α_out/m moves with the residual width; input α_in never; attention only with the head size).
+ */
+export function multiplierRatios(small: ModelConfig, large: ModelConfig): ForwardMultipliers {
+  const a = forwardMultipliers(small)
+  const b = forwardMultipliers(large)
+  return {input: b.input / a.input, attention: b.attention / a.attention, readout: b.readout / a.readout}
+}
+
+/**
+ * The constant factor that undoes the change of forward multipliers (`multiplierRatios`) on grown tensor `p`
+ * (large schema), so that a function-preserving operator stays function preserving under µP; exactly 1 when the
+ * ratios are. Each multiplier is compensated on tensors that feed only it:
+ * - input α_in (on the embedding sum): every embedding table ÷ r_input;
+ * - attention (on qᵀk): the query projection, weight and bias (out-space `q`) ÷ r_attention; rotary positions are
+ *   linear in q, and shared-QK (LSH) attention normalises its keys, so qᵀk scales with q alone;
+ * - readout (on the logits, before BERT's output bias): the final norm, gain and bias, ÷ r_readout (and × r_input
+ *   when the readout is tied to the embedding that was ÷ r_input); without a final norm, the readout matrix.
+ */
+export function compensation(p: ParamSpec, schema: Schema, r: ForwardMultipliers, tied: boolean): number {
+  if (r.input === 1 && r.attention === 1 && r.readout === 1) return 1
+  let f = 1
+  if (p.role === 'embedding') f /= r.input
+  if ((p.role === 'hidden' || p.role === 'bias') && p.spaces[p.spaces.length - 1] === 'q') f /= r.attention
+  const readoutFix = tied ? r.input / r.readout : 1 / r.readout
+  if (schema.some((q) => q.layer === null && q.role === 'gain' && isFinalNorm(q, schema))) {
+    if (isFinalNorm(p, schema)) f *= readoutFix
+  } else if (tied) {
+    if (readoutFix !== 1) throw new Error('growth: a tied readout without a final norm cannot absorb the change of the µP readout multiplier')
+  } else if (p.role === 'readout') f *= readoutFix
+  return f
 }
 
 /** Whether dimension `d` of `p` reads from its space (in-dimension) rather than writing into it. */

@@ -46,6 +46,18 @@ describe('grow', () => {
     }
   })
 
+  it('net2net and zero keep a µP source\'s function too (the grown readout multiplier α_out/m is halved)', async () => {
+    const mupSource = path.join(tmpDir(), 'small-mup')
+    await train({config: tinyRun({steps: 20, batch: 8, lr: 0.01}, {param: 'mup'}), dataDir: data, outDir: mupSource})
+    const src = logitsOf(mupSource, ids, 2, 16)
+    for (const method of ['net2net', 'zero'] as const) {
+      const out = path.join(tmpDir(), `mup-${method}`)
+      const r = await grow({source: loadCheckpoint(mupSource), target: {width: 32, depth: 5}, method, out, evalBatches: 0})
+      expect(r.large).toMatchObject({param: 'mup', d_model: 32, base_d_model: 16})
+      expect(maxDiff(src, logitsOf(out, ids, 2, 16)), method).toBeLessThan(1e-4)
+    }
+  })
+
   it('stack and interleave place the source blocks as documented', async () => {
     const s = loadCheckpoint(source)
     const out = path.join(tmpDir(), 'stack')

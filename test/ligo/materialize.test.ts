@@ -3,7 +3,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {initOperator, type LigoOperator} from '../../src/ligo/operator.js'
 import {materialize} from '../../src/ligo/materialize.js'
-import {growConfig} from '../../src/ligo/spaces.js'
+import {growConfig, multiplierRatios} from '../../src/ligo/spaces.js'
 import {Rng} from '../../src/data/rng.js'
 import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
@@ -131,4 +131,81 @@ describe('function-preserving growth', () => {
       expect(schemaOf(large).length + wl.get('wte.weight')!.length).toBeGreaterThan(schemaOf(small).length + ws.get('wte.weight')!.length)
     })
   }
+})
+
+/** Logits of ids [2,6] (vocabulary 11) under config c and weights w. */
+function logitsOf(c: ModelConfig, w: Map<string, Float32Array>): number[][] {
+  const ids = Int32Array.from({length: 2 * 6}, (_, i) => (i * 7 + 3) % 11)
+  return tf.tidy(() => forward(c, new Map(schemaOf(c).map((s) => [s.name, tf.tensor(w.get(s.name)!, s.shape)])), ids, 2, 6).arraySync())
+}
+
+function maxDiff(a: number[][], b: number[][]): number {
+  let m = 0
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) m = Math.max(m, Math.abs(a[i][j] - b[i][j]))
+  return m
+}
+
+/** Source weights with non-trivial gains and biases (a trained-looking source). */
+function sourceWeights(c: ModelConfig, seed: number): Map<string, Float32Array> {
+  const ws = initWeights(schemaOf(c), seed)
+  for (const P of schemaOf(c)) if (P.role === 'gain' || P.role === 'bias') ws.get(P.name)!.forEach((_, i, v) => (v[i] += 0.3 * Math.sin(i + P.name.length)))
+  return ws
+}
+
+function fpGrow(small: ModelConfig, large: ModelConfig, ws: Map<string, Float32Array>): Map<string, Float32Array> {
+  return materialize(initOperator(small, large, schemaOf(large), {width: 'fp', depth: 'fp', depthNoise: 0, fullWidth: false, seed: 5}), ws)
+}
+
+describe('function-preserving growth under µP', () => {
+  // α's away from 1 so that every multiplier is in play; base shapes are the source's own (m = 1).
+  const MUP = {vocab_size: 11, n_positions: 6, n_layer: 2, d_model: 8, n_head: 2, d_ffn: 16, param: 'mup', alpha_in: 1.3, alpha_out: 1.7, alpha_attn: 0.8}
+  // BERT is post-LayerNorm: a block with zero output projections is not the identity, so the fp depth init
+  // preserves its function only without new blocks; it is grown in width only.
+  const cases = [
+    ['gpt2', true, {width: 16, depth: 3}],
+    ['gpt2', false, {width: 16, depth: 3}],
+    ['llama', true, {width: 16, depth: 3}],
+    ['llama', false, {width: 16, depth: 3}],
+    ['bert', true, {width: 16}],
+    ['bert', false, {width: 16}],
+  ] as const
+  for (const [family, tie, target] of cases)
+    for (const param of ['mup', 'sp'] as const)
+      it(`gives the source's logits: ${family}, ${tie ? 'tied' : 'untied'}, ${param}, ${JSON.stringify(target)}`, () => {
+        const small = modelConfig({...MUP, family, tie_embeddings: tie, param})
+        const large = growConfig(small, target)
+        // The grown µP model's readout multiplier α_out/m is halved: growth must absorb it.
+        expect(multiplierRatios(small, large)).toEqual({input: 1, attention: 1, readout: param === 'mup' ? 0.5 : 1})
+        const ws = sourceWeights(small, 9)
+        expect(maxDiff(logitsOf(small, ws), logitsOf(large, fpGrow(small, large, ws)))).toBeLessThan(2e-5)
+      })
+
+  it('divides only the final norm by the readout ratio; nothing changes when the ratios are 1', () => {
+    const sp = modelConfig({...MUP, param: 'sp'})
+    const mup = modelConfig(MUP)
+    const ws = sourceWeights(sp, 9) // the same tensors serve both (µP at m = 1 is SP)
+    const a = fpGrow(sp, growConfig(sp, {width: 16, depth: 3}), ws)
+    const b = fpGrow(mup, growConfig(mup, {width: 16, depth: 3}), ws)
+    for (const [name, x] of a) {
+      const want = name.startsWith('ln_f.') ? x.map((v) => v * 2) : x
+      expect(b.get(name), name).toEqual(want)
+    }
+    // µP without a width change: bit for bit the SP growth.
+    const c = fpGrow(sp, growConfig(sp, {depth: 3}), ws)
+    const d = fpGrow(mup, growConfig(mup, {depth: 3}), ws)
+    for (const [name, x] of c) expect(d.get(name), name).toEqual(x)
+  })
+
+  // Growth keeps the α's, so input and attention ratios are 1 in practice; a large config with other α's checks
+  // the embedding and query compensations (and, tied, the final norm's × r_input for the shared matrix).
+  for (const family of ['gpt2', 'llama', 'bert'] as const)
+    for (const tie of [true, false])
+      it(`absorbs changed input, attention and readout multipliers: ${family}, ${tie ? 'tied' : 'untied'}`, () => {
+        const small = modelConfig({...MUP, family, tie_embeddings: tie})
+        const large = {...growConfig(small, {width: 16}), alpha_in: 2.1, alpha_attn: 0.45, alpha_out: 3} as ModelConfig
+        const r = multiplierRatios(small, large)
+        expect([r.input, r.attention, r.readout].every((x) => Math.abs(x - 1) > 0.1)).toBe(true)
+        const ws = sourceWeights(small, 4)
+        expect(maxDiff(logitsOf(small, ws), logitsOf(large, fpGrow(small, large, ws)))).toBeLessThan(2e-5)
+      })
 })
