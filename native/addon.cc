@@ -131,13 +131,14 @@ Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attentionForward(q, k, v, BH, T, HS, scale, out, P)
+// attentionForward(q, k, v, BH, T, HS, scale, out, P): q, k, v, out [BH,T,HS]
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   Args a{info, "attentionForward"};
   long BH = a.dim(3, "BH"), T = a.dim(4, "T"), HS = a.dim(5, "HS");
   double n = (double)BH * T * HS, np = (double)BH * T * T;
-  attention_forward(a.f32(0, "q", n), a.f32(1, "k", n), a.f32(2, "v", n), (int)BH, (int)T, (int)HS,
-                    (float)a.num(6, "scale"), a.f32(7, "out", n), a.f32(8, "P", np));
+  HeadLayout L = HeadLayout::heads(1, (int)T, (int)HS);
+  attention_forward(a.f32(0, "q", n), a.f32(1, "k", n), a.f32(2, "v", n), L, (int)BH, 1, (int)T, (int)HS,
+                    (float)a.num(6, "scale"), a.f32(7, "out", n), L, a.f32(8, "P", np));
   return info.Env().Undefined();
 }
 
@@ -146,9 +147,48 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Args a{info, "attentionBackward"};
   long BH = a.dim(5, "BH"), T = a.dim(6, "T"), HS = a.dim(7, "HS");
   double n = (double)BH * T * HS, np = (double)BH * T * T;
-  attention_backward(a.f32(0, "dout", n), a.f32(1, "q", n), a.f32(2, "k", n), a.f32(3, "v", n), a.f32(4, "P", np),
-                     (int)BH, (int)T, (int)HS, (float)a.num(8, "scale"), a.f32(9, "dq", n), a.f32(10, "dk", n),
-                     a.f32(11, "dv", n));
+  HeadLayout L = HeadLayout::heads(1, (int)T, (int)HS);
+  attention_backward(a.f32(0, "dout", n), L, a.f32(1, "q", n), a.f32(2, "k", n), a.f32(3, "v", n), L,
+                     a.f32(4, "P", np), (int)BH, 1, (int)T, (int)HS, (float)a.num(8, "scale"), a.f32(9, "dq", n),
+                     a.f32(10, "dk", n), a.f32(11, "dv", n));
+  return info.Env().Undefined();
+}
+
+// Shapes of the row-layout attention: B, T, NH, HS from argument `i` on, and ld (≥ NH·HS) at `ldi`. Returns the
+// elements q, k, v (rows ld apart) need.
+struct RowsShape {
+  long B, T, NH, HS, ld;
+  double in() const { return B * T == 0 ? 0.0 : (double)(B * T - 1) * ld + (double)NH * HS; }
+  double out() const { return (double)B * T * NH * HS; }
+  double probs() const { return (double)B * NH * T * T; }
+};
+RowsShape rows_shape(const Args& a, size_t ldi, size_t i) {
+  RowsShape s{a.dim(i, "B"), a.dim(i + 1, "T"), a.dim(i + 2, "NH"), a.dim(i + 3, "HS"), a.dim(ldi, "ld")};
+  if (s.ld < s.NH * s.HS) a.fail("ld must be at least NH·HS", true);
+  return s;
+}
+
+// attentionRowsForward(q, k, v, ld, B, T, NH, HS, scale, out, P): q, k, v [B·T rows ld apart, head-major NH·HS
+// columns]; out [B·T, NH·HS]
+Napi::Value AttentionRowsForward(const Napi::CallbackInfo& info) {
+  Args a{info, "attentionRowsForward"};
+  RowsShape s = rows_shape(a, 3, 4);
+  int T = (int)s.T, HS = (int)s.HS;
+  attention_forward(a.f32(0, "q", s.in()), a.f32(1, "k", s.in()), a.f32(2, "v", s.in()),
+                    HeadLayout::rows(T, HS, s.ld), (int)s.B, (int)s.NH, T, HS, (float)a.num(8, "scale"),
+                    a.f32(9, "out", s.out()), HeadLayout::rows(T, HS, s.NH * s.HS), a.f32(10, "P", s.probs()));
+  return info.Env().Undefined();
+}
+
+// attentionRowsBackward(dout, q, k, v, P, ld, B, T, NH, HS, scale, dq, dk, dv): dq, dk, dv rows ld apart
+Napi::Value AttentionRowsBackward(const Napi::CallbackInfo& info) {
+  Args a{info, "attentionRowsBackward"};
+  RowsShape s = rows_shape(a, 5, 6);
+  int T = (int)s.T, HS = (int)s.HS;
+  attention_backward(a.f32(0, "dout", s.out()), HeadLayout::rows(T, HS, s.NH * s.HS), a.f32(1, "q", s.in()),
+                     a.f32(2, "k", s.in()), a.f32(3, "v", s.in()), HeadLayout::rows(T, HS, s.ld),
+                     a.f32(4, "P", s.probs()), (int)s.B, (int)s.NH, T, HS, (float)a.num(10, "scale"),
+                     a.f32(11, "dq", s.in()), a.f32(12, "dk", s.in()), a.f32(13, "dv", s.in()));
   return info.Env().Undefined();
 }
 
@@ -275,6 +315,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("geluBackward", Napi::Function::New(env, GeluBackward, "geluBackward"));
   exports.Set("attentionForward", Napi::Function::New(env, AttentionForward, "attentionForward"));
   exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward, "attentionBackward"));
+  exports.Set("attentionRowsForward", Napi::Function::New(env, AttentionRowsForward, "attentionRowsForward"));
+  exports.Set("attentionRowsBackward", Napi::Function::New(env, AttentionRowsBackward, "attentionRowsBackward"));
   exports.Set("crossEntropyForward", Napi::Function::New(env, CrossEntropyForward, "crossEntropyForward"));
   exports.Set("crossEntropyBackward", Napi::Function::New(env, CrossEntropyBackward, "crossEntropyBackward"));
   exports.Set("embeddingForward", Napi::Function::New(env, EmbeddingForward, "embeddingForward"));

@@ -1,9 +1,12 @@
-// Causal self-attention per (batch, head), on q, k, v [B,NH,T,HS]:
+// Causal self-attention per (batch, head), on q, k, v viewed as [T,HS] matrices:
 //   S = scale·Q·Kᵀ [T,T];  P = softmax over j ≤ i (0 above the diagonal);  O = P·V [T,HS]
 // backward (P saved):
 //   dV = Pᵀ·dO;  dP = dO·Vᵀ;  dS = scale·P⊙(dP − rowsum(P⊙dP));  dQ = dS·K;  dK = dSᵀ·Q
 // Rows go in blocks of RB so each block's products stop at the causal edge (about half the FLOPs of the
 // full T×T products for long T). (b, h) pairs run in parallel; the small products use the single-thread GEMM.
+// Where each (b, h) matrix lives is a HeadLayout (kernels.h), so the same loops serve q,k,v as [B,NH,T,HS] and
+// as the rows of a projection [B·T, …] (head-major columns, rows ld apart; the GEMM takes strided rows), which
+// spares the model the transposes into and out of the per-head layout.
 #include <cmath>
 #include <vector>
 
@@ -107,42 +110,46 @@ Gemm product(bool ta, bool tb, int M, int N, int K, float alpha, const float* A,
 
 }  // namespace
 
-void attention_forward(const float* q, const float* k, const float* v, int BH, int T, int HS, float scale, float* out,
-                       float* P) {
-  parallel_for(BH, [&](int bh) {
-    const long off = (long)bh * T * HS;
+void attention_forward(const float* q, const float* k, const float* v, const HeadLayout& in, int B, int NH, int T,
+                       int HS, float scale, float* out, const HeadLayout& lo, float* P) {
+  parallel_for(B * NH, [&](int bh) {
+    const int b = bh / NH, h = bh % NH;
+    const long off = in.at(b, h), ld = in.row, oo = lo.at(b, h), ldo = lo.row;
     const float *Q = q + off, *K = k + off, *V = v + off;
-    float *O = out + off, *Pb = P + (long)bh * T * T;
+    float *O = out + oo, *Pb = P + (long)bh * T * T;
     for (int i0 = 0; i0 < T; i0 += RB) {
       int i1 = i0 + RB < T ? i0 + RB : T, rb = i1 - i0;
-      gemm_st(product(false, true, rb, i1, HS, scale, Q + (long)i0 * HS, HS, K, HS, Pb + (long)i0 * T, T));
+      gemm_st(product(false, true, rb, i1, HS, scale, Q + i0 * ld, ld, K, ld, Pb + (long)i0 * T, T));
       for (int i = i0; i < i1; i++) softmax_causal_row(Pb + (long)i * T, i + 1, T);
-      gemm_st(product(false, false, rb, HS, i1, 1.0f, Pb + (long)i0 * T, T, V, HS, O + (long)i0 * HS, HS));
+      gemm_st(product(false, false, rb, HS, i1, 1.0f, Pb + (long)i0 * T, T, V, ld, O + i0 * ldo, ldo));
     }
   });
 }
 
-void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* P, int BH,
-                        int T, int HS, float scale, float* dq, float* dk, float* dv) {
-  parallel_for(BH, [&](int bh) {
+void attention_backward(const float* dout, const HeadLayout& lo, const float* q, const float* k, const float* v,
+                        const HeadLayout& in, const float* P, int B, int NH, int T, int HS, float scale, float* dq,
+                        float* dk, float* dv) {
+  parallel_for(B * NH, [&](int bh) {
     thread_local std::vector<float> scratch;
     if (scratch.size() < (size_t)T * T) scratch.resize((size_t)T * T);
     float* dS = scratch.data();
-    const long off = (long)bh * T * HS;
-    const float *Q = q + off, *K = k + off, *V = v + off, *dO = dout + off, *Pb = P + (long)bh * T * T;
+    const int b = bh / NH, h = bh % NH;
+    const long off = in.at(b, h), ld = in.row, oo = lo.at(b, h), ldo = lo.row;
+    const float *Q = q + off, *K = k + off, *V = v + off, *dO = dout + oo, *Pb = P + (long)bh * T * T;
+    float *dQ = dq + off, *dK = dk + off, *dV = dv + off;
     for (int i0 = 0; i0 < T; i0 += RB) {
       int i1 = i0 + RB < T ? i0 + RB : T, rb = i1 - i0;
-      gemm_st(product(false, true, rb, i1, HS, 1.0f, dO + (long)i0 * HS, HS, V, HS, dS + (long)i0 * T, T));  // dP
+      gemm_st(product(false, true, rb, i1, HS, 1.0f, dO + i0 * ldo, ldo, V, ld, dS + (long)i0 * T, T));  // dP
       for (int i = i0; i < i1; i++) softmax_bwd_row(Pb + (long)i * T, dS + (long)i * T, i + 1, i1, scale);
-      gemm_st(product(false, false, rb, HS, i1, 1.0f, dS + (long)i0 * T, T, K, HS, dq + off + (long)i0 * HS, HS));
+      gemm_st(product(false, false, rb, HS, i1, 1.0f, dS + (long)i0 * T, T, K, ld, dQ + i0 * ld, ld));
     }
     // Columns j ∈ [j0, j1) collect rows i ≥ j0 (rows i < j contribute zeros: P and dS vanish above the diagonal).
     for (int j0 = 0; j0 < T; j0 += RB) {
       int j1 = j0 + RB < T ? j0 + RB : T, jb = j1 - j0;
-      gemm_st(product(true, false, jb, HS, T - j0, 1.0f, Pb + (long)j0 * T + j0, T, dO + (long)j0 * HS, HS,
-                      dv + off + (long)j0 * HS, HS));
-      gemm_st(product(true, false, jb, HS, T - j0, 1.0f, dS + (long)j0 * T + j0, T, Q + (long)j0 * HS, HS,
-                      dk + off + (long)j0 * HS, HS));
+      gemm_st(product(true, false, jb, HS, T - j0, 1.0f, Pb + (long)j0 * T + j0, T, dO + j0 * ldo, ldo,
+                      dV + j0 * ld, ld));
+      gemm_st(product(true, false, jb, HS, T - j0, 1.0f, dS + (long)j0 * T + j0, T, Q + j0 * ld, ld,
+                      dK + j0 * ld, ld));
     }
   });
 }

@@ -18,12 +18,24 @@ void layernorm_backward(const float* dy, const float* x, const float* g, const f
 void gelu_forward(const float* x, long n, float* y);
 void gelu_backward(const float* x, const float* dy, long n, float* dx);
 
-// attention.cc — causal softmax(scale·q·kᵀ)·v on q,k,v,out [B,NH,T,HS]; saves probs P [B,NH,T,T] (zero above
-// the diagonal). BH = B·NH.
-void attention_forward(const float* q, const float* k, const float* v, int BH, int T, int HS, float scale,
-                       float* out, float* P);
-void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* P, int BH,
-                        int T, int HS, float scale, float* dq, float* dk, float* dv);
+// attention.cc — causal softmax(scale·q·kᵀ)·v per (batch, head); saves probs P [B,NH,T,T] (zero above the
+// diagonal). Each (b, h) matrix [T,HS] starts at element layout.at(b, h) and its rows are layout.row apart:
+//   per-head tensors [B,NH,T,HS]:                       {NH·T·HS, T·HS, HS}  (HeadLayout::heads)
+//   projection rows [B·T, ld], head h in columns h·HS…:  {T·ld, HS, ld}       (HeadLayout::rows)
+// q, k, v (and dq, dk, dv) share the layout `in`; out (and dout) use `lo`. Every element of out, dq, dk, dv
+// inside the layout is overwritten; columns a layout skips are left alone (so dq, dk, dv may be column
+// ranges of one buffer, as with a fused qkv [B·T, 3·NH·HS]).
+struct HeadLayout {
+  long batch, head, row;
+  long at(int b, int h) const { return b * batch + h * head; }
+  static HeadLayout heads(int NH, int T, int HS) { return {(long)NH * T * HS, (long)T * HS, HS}; }
+  static HeadLayout rows(int T, int HS, long ld) { return {T * ld, HS, ld}; }
+};
+void attention_forward(const float* q, const float* k, const float* v, const HeadLayout& in, int B, int NH, int T,
+                       int HS, float scale, float* out, const HeadLayout& lo, float* P);
+void attention_backward(const float* dout, const HeadLayout& lo, const float* q, const float* k, const float* v,
+                        const HeadLayout& in, const float* P, int B, int NH, int T, int HS, float scale, float* dq,
+                        float* dk, float* dv);
 
 // loss.cc — mean cross-entropy of logits[N,V] vs targets[N]; saves lse[N]. Returns the mean loss.
 double crossentropy_forward(const float* logits, const int32_t* targets, int N, int V, float* lse);

@@ -1,7 +1,7 @@
 /**
  * The `native` tfjs backend: a MathBackendCPU (same tensor storage, so `dataSync()` stays zero-copy) with all
  * of the cpu backend's kernels registered under 'native', and the hot ones replaced by calls into the addon:
- * BatchMatMul, _FusedMatMul (linear activation), UnsortedSegmentSum, Softmax, Transpose, and Add/Sub/Mul/RealDiv
+ * BatchMatMul, _FusedMatMul (linear activation), UnsortedSegmentSum, Softmax, Transpose, SplitV, and Add/Sub/Mul/RealDiv
  * where one operand broadcasts as a suffix of the other (same shape, a bias row, a scalar). Anything a native
  * kernel does not handle (other dtypes, general broadcasting, fused activations) goes to the cpu kernel.
  */
@@ -37,8 +37,8 @@ export function registerNativeBackend(addon: NativeAddon): void {
 }
 
 /** The kernel names the native backend runs natively (for notes and tests). */
-export const NATIVE_KERNELS = ['BatchMatMul', '_FusedMatMul', 'UnsortedSegmentSum', 'Softmax', 'Transpose', 'Add', 'Sub',
-  'Multiply', 'RealDiv'] as const
+export const NATIVE_KERNELS = ['BatchMatMul', '_FusedMatMul', 'UnsortedSegmentSum', 'Softmax', 'Transpose', 'SplitV',
+  'Add', 'Sub', 'Multiply', 'RealDiv'] as const
 
 function values(backend: unknown, t: tf.TensorInfo): Float32Array {
   return (backend as MathBackendCPU).data.get(t.dataId)!.values as Float32Array
@@ -68,7 +68,7 @@ function isSuffix(x: readonly number[], out: readonly number[]): boolean {
 
 function makeOverrides(addon: NativeAddon, cpu: (name: string) => tf.KernelFunc | undefined): Map<string, tf.KernelFunc> {
   const m = new Map<string, tf.KernelFunc>()
-  const withFallback = (name: string, fast: (args: Args) => tf.TensorInfo | null) => {
+  const withFallback = (name: string, fast: (args: Args) => tf.TensorInfo | tf.TensorInfo[] | null) => {
     const slow = cpu(name)
     if (!slow) return
     m.set(name, (args) => fast(args) ?? slow(args))
@@ -153,6 +153,30 @@ function makeOverrides(addon: NativeAddon, cpu: (name: string) => tf.KernelFunc 
     const out = new Float32Array(prod(x.shape))
     addon.transpose(values(backend, x), [...x.shape], [...perm], out)
     return output(backend, perm.map((p) => x.shape[p]), out)
+  })
+
+  // Pieces of x along one axis (tf.split; the gradient of concat): block copies, where the cpu kernel's strided
+  // slice goes element by element.
+  withFallback('SplitV', ({inputs, backend, attrs}) => {
+    const x = inputs.x as tf.TensorInfo
+    const {numOrSizeSplits, axis} = attrs as {numOrSizeSplits: number | number[]; axis: number}
+    if (x.dtype !== 'float32' || x.shape.length === 0) return null
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0]
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax)
+    const outer = prod(x.shape.slice(0, ax))
+    const D = x.shape[ax]
+    const inner = prod(x.shape.slice(ax + 1))
+    const xv = values(backend, x)
+    let begin = 0
+    return sizes.map((s) => {
+      const out = new Float32Array(outer * s * inner)
+      for (let o = 0; o < outer; o++) {
+        const from = (o * D + begin) * inner
+        out.set(xv.subarray(from, from + s * inner), o * s * inner)
+      }
+      begin += s
+      return output(backend, x.shape.map((d, i) => (i === ax ? s : d)), out)
+    })
   })
 
   const binary = (name: string, op: 0 | 1 | 2 | 3) =>

@@ -30,6 +30,17 @@ export interface NativeAddon {
     out: Float32Array, P: Float32Array): void
   attentionBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, P: Float32Array, BH: number,
     T: number, HS: number, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array): void
+  /**
+   * The same attention on q, k, v given as rows [B·T, …] ld apart (ld ≥ NH·HS), head h in columns
+   * h·HS…(h+1)·HS; out [B·T, NH·HS]; P [B,NH,T,T]. q, k, v may be subarrays of one fused qkv [B·T, 3·NH·HS]
+   * (ld = 3·NH·HS).
+   */
+  attentionRowsForward(q: Float32Array, k: Float32Array, v: Float32Array, ld: number, B: number, T: number, NH: number,
+    HS: number, scale: number, out: Float32Array, P: Float32Array): void
+  /** dq, dk, dv in the layout of q, k, v (only their NH·HS columns per row are written). */
+  attentionRowsBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, P: Float32Array,
+    ld: number, B: number, T: number, NH: number, HS: number, scale: number, dq: Float32Array, dk: Float32Array,
+    dv: Float32Array): void
   /** logits[N,V], targets[N] → mean loss; lse[N] saved. */
   crossEntropyForward(logits: Float32Array, targets: Int32Array, N: number, V: number, lse: Float32Array): number
   crossEntropyBackward(logits: Float32Array, targets: Int32Array, lse: Float32Array, N: number, V: number,
@@ -64,6 +75,9 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const ADDON_PATH = join(PACKAGE_ROOT, 'build', 'Release', 'ligo_native.node')
 const BUILD_RECORD = join(PACKAGE_ROOT, 'build', 'native-build.json')
 
+/** The most recently added entry points: an addon without them predates this code. */
+const LATEST_KERNELS = ['attentionRowsForward', 'attentionRowsBackward'] as const
+
 let cached: NativeLoad | undefined
 
 export function loadNative(): NativeLoad {
@@ -95,6 +109,11 @@ function tryLoad(): NativeLoad {
     const addon = require(path) as NativeAddon
     if (typeof addon.gemm !== 'function' || typeof addon.info !== 'function') {
       return {addon: null, reason: `${path} is not the ligo addon (rebuild it)`, path}
+    }
+    // A build from before a kernel was added: fall back rather than fail at the first call.
+    const missing = LATEST_KERNELS.filter((k) => typeof addon[k] !== 'function')
+    if (missing.length > 0) {
+      return {addon: null, reason: `${path} is out of date (no ${missing.join(', ')}; run \`npm run build:native\`)`, path}
     }
     return {addon, reason: '', path}
   } catch (e) {

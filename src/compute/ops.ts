@@ -47,6 +47,26 @@ export function causalAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
   return causalAttentionReference(q, k, v, scale)
 }
 
+/**
+ * causalAttention on q, k, v in the layout of their projections, [B·T, NH·HS] each (row = token, columns
+ * head-major), → [B·T, NH·HS] in the same layout: merge(causalAttention(heads(q), heads(k), heads(v))). The native
+ * kernel reads and writes these layouts directly, so neither direction transposes.
+ */
+export function causalAttentionRows(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, NH: number,
+  scale: number): tf.Tensor2D {
+  if (fastPath(q, k, v)) return nativeAttentionRows(scale, B, NH)(q, k, v) as tf.Tensor2D
+  return causalAttentionRowsReference(q, k, v, B, NH, scale)
+}
+
+/**
+ * causalAttentionRows on one fused projection qkv [B·T, 3·NH·HS] (columns: q, then k, then v, each head-major)
+ * → [B·T, NH·HS]. The native backward writes dqkv as one buffer.
+ */
+export function causalAttentionQkv(qkv: tf.Tensor2D, B: number, NH: number, scale: number): tf.Tensor2D {
+  if (fastPath(qkv)) return nativeAttentionQkv(scale, B, NH)(qkv) as tf.Tensor2D
+  return causalAttentionQkvReference(qkv, B, NH, scale)
+}
+
 /** Mean cross-entropy of logits[N,V] against integer targets[N]. */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   if (fastPath(logits)) return nativeCrossEntropy()(logits, targets) as tf.Scalar
@@ -87,6 +107,28 @@ export function causalAttentionReference(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.T
   const mask = causalMask(T) // [T,T], 0 where allowed, -1e9 where masked
   const p = tf.softmax(tf.add(att, mask))
   return tf.matMul(p, v) as tf.Tensor4D
+}
+
+/** [B·T, NH·HS] → [B,NH,T,HS]. */
+function toHeads(y: tf.Tensor2D, B: number, NH: number): tf.Tensor4D {
+  const [N, C] = y.shape
+  return tf.transpose(tf.reshape(y, [B, N / B, NH, C / NH]), [0, 2, 1, 3]) as tf.Tensor4D
+}
+
+/** [B,NH,T,HS] → [B·T, NH·HS]. */
+function fromHeads(a: tf.Tensor4D): tf.Tensor2D {
+  const [B, NH, T, HS] = a.shape
+  return tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [B * T, NH * HS]) as tf.Tensor2D
+}
+
+export function causalAttentionRowsReference(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, NH: number,
+  scale: number): tf.Tensor2D {
+  return fromHeads(causalAttentionReference(toHeads(q, B, NH), toHeads(k, B, NH), toHeads(v, B, NH), scale))
+}
+
+export function causalAttentionQkvReference(qkv: tf.Tensor2D, B: number, NH: number, scale: number): tf.Tensor2D {
+  const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[]
+  return causalAttentionRowsReference(q, k, v, B, NH, scale)
 }
 
 function causalMask(T: number): tf.Tensor2D {
@@ -265,6 +307,79 @@ function nativeAttention(scale: number): Op {
       }
     })
     attentionByScale.set(scale, fn)
+  }
+  return fn
+}
+
+// causalAttentionRows / causalAttentionQkv: the same kernel on row layouts; saves the inputs and P [B,NH,T,T]
+interface RowsDims {N: number; T: number; HS: number; C: number}
+
+function rowsDims(what: string, N: number, width: number, parts: number, B: number, NH: number): RowsDims {
+  if (B < 1 || N % B !== 0 || NH < 1 || width % (parts * NH) !== 0) {
+    const cols = parts > 1 ? `${parts}·NH·HS` : 'NH·HS'
+    throw new Error(`${what}: [${N}, ${width}] is not B·T rows (B = ${B}) by ${cols} columns (NH = ${NH})`)
+  }
+  return {N, T: N / B, HS: width / parts / NH, C: width / parts}
+}
+
+const attentionRowsByKey = new Map<string, Op>()
+function nativeAttentionRows(scale: number, B: number, NH: number): Op {
+  const key = `${scale}/${B}/${NH}`
+  let fn = attentionRowsByKey.get(key)
+  if (!fn) {
+    fn = custom(([q, k, v], save) => {
+      const a = addon()
+      const [N, C] = dims(q, 2, 'causalAttentionRows q')
+      if (!sameShape(q, k) || !sameShape(q, v)) {
+        throw new Error(`causalAttentionRows: q [${q.shape}], k [${k.shape}], v [${v.shape}] must match`)
+      }
+      const {T, HS} = rowsDims('causalAttentionRows', N, C, 1, B, NH)
+      const out = new Float32Array(N * C)
+      const P = new Float32Array(B * NH * T * T)
+      a.attentionRowsForward(f32(q), f32(k), f32(v), C, B, T, NH, HS, scale, out, P)
+      save([q, k, v, tf.tensor1d(P)])
+      return {
+        value: tf.tensor2d(out, [N, C]),
+        gradFunc: (dy, [qs, ks, vs, ps]) => {
+          const dq = new Float32Array(N * C)
+          const dk = new Float32Array(N * C)
+          const dv = new Float32Array(N * C)
+          a.attentionRowsBackward(f32(dy), f32(qs), f32(ks), f32(vs), f32(ps), C, B, T, NH, HS, scale, dq, dk, dv)
+          return [tf.tensor2d(dq, [N, C]), tf.tensor2d(dk, [N, C]), tf.tensor2d(dv, [N, C])]
+        },
+      }
+    })
+    attentionRowsByKey.set(key, fn)
+  }
+  return fn
+}
+
+const attentionQkvByKey = new Map<string, Op>()
+function nativeAttentionQkv(scale: number, B: number, NH: number): Op {
+  const key = `${scale}/${B}/${NH}`
+  let fn = attentionQkvByKey.get(key)
+  if (!fn) {
+    fn = custom(([qkv], save) => {
+      const a = addon()
+      const [N, W] = dims(qkv, 2, 'causalAttentionQkv qkv')
+      const {T, HS, C} = rowsDims('causalAttentionQkv', N, W, 3, B, NH)
+      const x = f32(qkv)
+      const out = new Float32Array(N * C)
+      const P = new Float32Array(B * NH * T * T)
+      a.attentionRowsForward(x, x.subarray(C), x.subarray(2 * C), W, B, T, NH, HS, scale, out, P)
+      save([qkv, tf.tensor1d(P)])
+      return {
+        value: tf.tensor2d(out, [N, C]),
+        gradFunc: (dy, [qkvs, ps]) => {
+          const xs = f32(qkvs)
+          const d = new Float32Array(N * W)
+          a.attentionRowsBackward(f32(dy), xs, xs.subarray(C), xs.subarray(2 * C), f32(ps), W, B, T, NH, HS, scale,
+            d, d.subarray(C), d.subarray(2 * C))
+          return [tf.tensor2d(d, [N, W])]
+        },
+      }
+    })
+    attentionQkvByKey.set(key, fn)
   }
   return fn
 }

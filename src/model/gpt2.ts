@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core'
 
 import {type RowFn, chunkedLoss, chunkedRows} from '../compute/chunked.js'
 import {type LshPlan, lshAttention, lshPlan, sharedQkLogits, withZeroGrads} from '../compute/lsh.js'
-import {causalAttention, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
+import {causalAttentionRows, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
 import {type Branch, type RevMode, reversibleStack} from './reversible.js'
@@ -297,24 +297,25 @@ function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: numbe
     let plan: LshPlan | undefined
     const attn: Branch['fn'] = (x, ps) => {
       const h = layerNorm(x, v(ps[0]), v(ps[1]), eps)
-      const q = heads(linear(h, m(ps[2]), v(ps[3])))
-      let a: tf.Tensor4D
+      let a: tf.Tensor2D // [N,A]
       let o: number // index of c_proj.weight in ps
       if (lsh) {
+        const q = heads(linear(h, m(ps[2]), v(ps[3])))
         const val = heads(linear(h, m(ps[4]), v(ps[5])))
         if (probe) probe(`h.${l}.attn_logits`, sharedQkLogits(q, scale)) // [B,NH,T,T]
         plan ??= lshPlan(q, {buckets: c.lsh_buckets, hashes: c.lsh_hashes, salt: l})
-        a = lshAttention(q, val, scale, plan)
+        a = tf.reshape(tf.transpose(lshAttention(q, val, scale, plan), [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
         o = 6
       } else {
-        const k = heads(linear(h, m(ps[4]), v(ps[5])))
-        const val = heads(linear(h, m(ps[6]), v(ps[7])))
-        if (probe) probe(`h.${l}.attn_logits`, tf.mul(tf.matMul(q, k, false, true), scale)) // [B,NH,T,T]
-        a = causalAttention(q, k, val, scale) // [B,NH,T,HS]
+        // q, k, v stay in the projection layout [N,A]: the attention reads heads as column blocks, no transposes.
+        const q = linear(h, m(ps[2]), v(ps[3]))
+        const k = linear(h, m(ps[4]), v(ps[5]))
+        const val = linear(h, m(ps[6]), v(ps[7]))
+        if (probe) probe(`h.${l}.attn_logits`, tf.mul(tf.matMul(heads(q), heads(k), false, true), scale)) // [B,NH,T,T]
+        a = causalAttentionRows(q, k, val, B, NH, scale)
         o = 8
       }
-      const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
-      return linear(merged, m(ps[o]), v(ps[o + 1]))
+      return linear(a, m(ps[o]), v(ps[o + 1]))
     }
     const params = (names: string[]) => names.map((n) => p.get(`h.${l}.${n}`) as tf.Tensor)
     return {

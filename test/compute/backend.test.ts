@@ -84,6 +84,14 @@ describe.skipIf(!native)('native backend kernels match cpu', () => {
     await sameOnCpu([f([45, 65], 22)], (a) => tf.transpose(a))
     await sameOnCpu([f([2, 1, 3, 4, 5], 23)], (a) => tf.transpose(a, [4, 2, 0, 3, 1]))
   })
+  it('split (the gradient of concat) along the first, a middle and the last axis', async () => {
+    const cases: [number[], number[] | number, number][] = [[[45, 10, 3], [2, 5, 3], 1], [[45, 10, 3], 3, 0],
+      [[45, 10, 3], [1, -1], 2], [[17, 4], [4, 0], 1]]
+    for (const [shape, sizes, axis] of cases) {
+      const pieces = typeof sizes === 'number' ? sizes : sizes.length
+      for (let i = 0; i < pieces; i++) await sameOnCpu([f(shape, 26)], (a) => tf.split(a, sizes, axis)[i])
+    }
+  })
   it('unsortedSegmentSum (gather gradient)', () =>
     sameOnCpu([f([45, 7], 24), {shape: [45], data: ints(45, 25, 13), dtype: 'int32'}],
       (x, ids) => tf.unsortedSegmentSum(x, ids as tf.Tensor1D, 13)))
