@@ -13,7 +13,8 @@
         "native/loss.cc",
         "native/embedding.cc",
         "native/elementwise.cc",
-        "native/optim.cc"
+        "native/optim.cc",
+        "native/optim_factored.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

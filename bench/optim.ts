@@ -2,8 +2,9 @@
  * Optimizers side by side (issue #6): AdamW, CAME and Adafactor.
  *   1. Optimizer-state bytes per parameter on the GPT presets (vocab 256, seq 128), from each optimizer's
  *      stateBytes() over the schema (schemaOf(modelConfig(...))), and the milliseconds one update takes there
- *      (fastest of the timed updates after JIT warm-up, random weights and gradients; AdamW also as the plain-TS
- *      reference loop, since `adamwStep` runs the native addon's AVX kernel when it is built).
+ *      (fastest of the timed updates after JIT warm-up, random weights and gradients). With the native addon built
+ *      every optimizer runs its kernels (AdamW `adamwUpdate`, CAME/Adafactor native/optim_factored.cc); each is
+ *      also timed as its plain-TS loop ("(TS loop)" rows: the fallback without the addon).
  *   2. Validation loss on Brown after the same number of steps for each optimizer, with the library's train():
  *      same model (gpt-tiny's 4L/128), data order and schedule, each optimizer at its published defaults, at
  *      AdamW's LR; plus CAME at 0.1× that LR and Adafactor with β1 = 0.9. CAME has no bias correction, so over a
@@ -18,7 +19,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 
 import {type BackendName, initBackend} from '../src/compute/backend.js'
-import {adamwStepReference} from '../src/compute/optim-kernels.js'
+import {adamwStepReference, setNativeFactoredOptimizers} from '../src/compute/optim-kernels.js'
 import {nativeAddon} from '../src/compute/native.js'
 import {prepareData} from '../src/data/prepare.js'
 import {modelConfig, schemaOf} from '../src/model/index.js'
@@ -80,10 +81,19 @@ function memoryTable(): MemRow[] {
     const grads = randomTensors(schema, 0.002)
     const variants: [string, OptimizerKind, object][] = [...OPTIMIZERS.map((k) => [k, k, {}] as [string, OptimizerKind, object]), ['adafactor β1=0.9', 'adafactor', {beta1: 0.9}]]
     for (const [label, kind, extra] of variants) {
-      const opt = makeOptimizer(kind, schema, {...settings(kind), ...extra})
-      const ms = timeUpdates(() => opt.update(weights, grads, 1e-4), params)
-      const bytes = opt.stateBytes()
-      rows.push({preset: pr.name, params, optimizer: label, state_bytes: bytes, bytes_per_param: bytes / params, floats_per_param: bytes / 4 / params, ms_per_update: ms})
+      // CAME and Adafactor run the addon's kernels when it is loaded; time their TS loops too (AdamW's is below).
+      const paths = kind !== 'adamw' && nativeAddon() ? [true, false] : [true]
+      for (const native of paths) {
+        setNativeFactoredOptimizers(native)
+        const opt = makeOptimizer(kind, schema, {...settings(kind), ...extra})
+        const ms = timeUpdates(() => opt.update(weights, grads, 1e-4), params)
+        const bytes = opt.stateBytes()
+        rows.push({
+          preset: pr.name, params, optimizer: native ? label : `${label} (TS loop)`, state_bytes: bytes, bytes_per_param: bytes / params,
+          floats_per_param: bytes / 4 / params, ms_per_update: ms,
+        })
+      }
+      setNativeFactoredOptimizers(true)
     }
     const m = new Map(schema.map((p) => [p.name, [new Float32Array(numel(p.shape)), new Float32Array(numel(p.shape))]]))
     const ms = timeUpdates(() => {
@@ -141,11 +151,12 @@ async function brownTable(): Promise<{rows: LossRow[]; config: object; backend: 
 }
 
 const mem = memoryTable()
-console.log(`\nOptimizer state and update time (vocab 256, seq 128; adamw uses the ${nativeAddon() ? 'native addon' : 'TS'} kernel)`)
-console.log('preset   params      optimizer          bytes/param  floats/param  ms/update')
+const kernels = nativeAddon() ? `the native addon's kernels (${nativeAddon()!.info().isa}, ${nativeAddon()!.info().threads} threads); "(TS loop)": the plain-TS path` : 'the TS loops (no addon)'
+console.log(`\nOptimizer state and update time (vocab 256, seq 128; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ${kernels})`)
+console.log('preset   params      optimizer                     bytes/param  floats/param  ms/update')
 for (const r of mem) {
   console.log(
-    `${r.preset.padEnd(8)} ${String(r.params).padEnd(11)} ${r.optimizer.padEnd(18)} ${r.bytes_per_param.toFixed(3).padStart(11)}  ${r.floats_per_param.toFixed(4).padStart(12)}  ${r.ms_per_update.toFixed(1).padStart(9)}`,
+    `${r.preset.padEnd(8)} ${String(r.params).padEnd(11)} ${r.optimizer.padEnd(29)} ${r.bytes_per_param.toFixed(3).padStart(11)}  ${r.floats_per_param.toFixed(4).padStart(12)}  ${r.ms_per_update.toFixed(1).padStart(9)}`,
   )
 }
 

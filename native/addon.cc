@@ -299,6 +299,83 @@ Napi::Value AdamwUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Length of the Float32Array argument i (the tensor size the other buffers are checked against).
+long f32_length(const Args& a, size_t i, const char* name) {
+  a.typed(i, napi_float32_array, name, "Float32Array");
+  return (long)a.info[i].As<Napi::TypedArray>().ElementLength();
+}
+
+// An optional Float32Array: null/undefined gives nullptr.
+float* f32_or_null(const Args& a, size_t i, const char* name, double need) {
+  if (i < a.info.Length() && (a.info[i].IsNull() || a.info[i].IsUndefined())) return nullptr;
+  return a.f32(i, name, need);
+}
+
+// cameUpdateMatrix(w, g, m, vRow, vCol, resRow, resCol, M, R, C, lr, decay, beta1, beta2, beta3, eps1, eps2, clip)
+Napi::Value CameUpdateMatrix(const Napi::CallbackInfo& info) {
+  Args a{info, "cameUpdateMatrix"};
+  long M = a.dim(7, "M"), R = a.dim(8, "R"), C = a.dim(9, "C");
+  double n = (double)M * R * C, rows = (double)M * R, cols = (double)M * C;
+  float* w = a.f32(0, "w", n);
+  const float* g = a.f32(1, "g", n);
+  float* m = a.f32(2, "m", n);
+  float* v_row = a.f32(3, "vRow", rows);
+  float* v_col = a.f32(4, "vCol", cols);
+  float* res_row = a.f32(5, "resRow", rows);
+  float* res_col = a.f32(6, "resCol", cols);
+  double lr = a.num(10, "lr"), decay = a.num(11, "decay"), b1 = a.num(12, "beta1"), b2 = a.num(13, "beta2"),
+         b3 = a.num(14, "beta3"), eps1 = a.num(15, "eps1"), eps2 = a.num(16, "eps2"), clip = a.num(17, "clip");
+  came_update_matrix(w, g, m, v_row, v_col, res_row, res_col, M, R, C, lr, decay, b1, b2, b3, eps1, eps2, clip);
+  return info.Env().Undefined();
+}
+
+// cameUpdateVector(w, g, m, v, lr, decay, beta1, beta2, eps1, clip)
+Napi::Value CameUpdateVector(const Napi::CallbackInfo& info) {
+  Args a{info, "cameUpdateVector"};
+  long n = f32_length(a, 0, "w");
+  float* w = a.f32(0, "w", n);
+  const float* g = a.f32(1, "g", n);
+  float* m = a.f32(2, "m", n);
+  float* v = a.f32(3, "v", n);
+  double lr = a.num(4, "lr"), decay = a.num(5, "decay"), b1 = a.num(6, "beta1"), b2 = a.num(7, "beta2"),
+         eps1 = a.num(8, "eps1"), clip = a.num(9, "clip");
+  came_update_vector(w, g, m, v, n, lr, decay, b1, b2, eps1, clip);
+  return info.Env().Undefined();
+}
+
+// adafactorUpdateMatrix(w, g, m | null, vRow, vCol, M, R, C, lr, decay, beta1, beta2, eps1, eps2, clip,
+//                       scaleParameter)
+Napi::Value AdafactorUpdateMatrix(const Napi::CallbackInfo& info) {
+  Args a{info, "adafactorUpdateMatrix"};
+  long M = a.dim(5, "M"), R = a.dim(6, "R"), C = a.dim(7, "C");
+  double n = (double)M * R * C;
+  float* w = a.f32(0, "w", n);
+  const float* g = a.f32(1, "g", n);
+  float* m = f32_or_null(a, 2, "m", n);
+  float* v_row = a.f32(3, "vRow", (double)M * R);
+  float* v_col = a.f32(4, "vCol", (double)M * C);
+  double lr = a.num(8, "lr"), decay = a.num(9, "decay"), b1 = a.num(10, "beta1"), b2 = a.num(11, "beta2"),
+         eps1 = a.num(12, "eps1"), eps2 = a.num(13, "eps2"), clip = a.num(14, "clip");
+  bool scale = a.flag(15, "scaleParameter");
+  adafactor_update_matrix(w, g, m, v_row, v_col, M, R, C, lr, decay, b1, b2, eps1, eps2, clip, scale);
+  return info.Env().Undefined();
+}
+
+// adafactorUpdateVector(w, g, m | null, v, lr, decay, beta1, beta2, eps1, eps2, clip, scaleParameter)
+Napi::Value AdafactorUpdateVector(const Napi::CallbackInfo& info) {
+  Args a{info, "adafactorUpdateVector"};
+  long n = f32_length(a, 0, "w");
+  float* w = a.f32(0, "w", n);
+  const float* g = a.f32(1, "g", n);
+  float* m = f32_or_null(a, 2, "m", n);
+  float* v = a.f32(3, "v", n);
+  double lr = a.num(4, "lr"), decay = a.num(5, "decay"), b1 = a.num(6, "beta1"), b2 = a.num(7, "beta2"),
+         eps1 = a.num(8, "eps1"), eps2 = a.num(9, "eps2"), clip = a.num(10, "clip");
+  bool scale = a.flag(11, "scaleParameter");
+  adafactor_update_vector(w, g, m, v, n, lr, decay, b1, b2, eps1, eps2, clip, scale);
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", isa_name(active_isa()));
@@ -327,6 +404,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
   exports.Set("transpose", Napi::Function::New(env, Transpose, "transpose"));
   exports.Set("adamwUpdate", Napi::Function::New(env, AdamwUpdate, "adamwUpdate"));
+  exports.Set("cameUpdateMatrix", Napi::Function::New(env, CameUpdateMatrix, "cameUpdateMatrix"));
+  exports.Set("cameUpdateVector", Napi::Function::New(env, CameUpdateVector, "cameUpdateVector"));
+  exports.Set("adafactorUpdateMatrix", Napi::Function::New(env, AdafactorUpdateMatrix, "adafactorUpdateMatrix"));
+  exports.Set("adafactorUpdateVector", Napi::Function::New(env, AdafactorUpdateVector, "adafactorUpdateVector"));
   return exports;
 }
 

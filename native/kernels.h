@@ -64,4 +64,18 @@ void transpose(const float* x, const int* shape, const int* perm, int rank, floa
 void adamw_update(float* p, const float* g, float* m, float* v, long n, float lr, float beta1, float beta2, float eps,
                   float wd, int step);
 
+// optim_factored.cc — CAME and Adafactor, one tensor in place, as src/optim/came.ts and adafactor.ts (all scalars
+// in double, as the TS code computes them). Matrices: M matrices of R×C, factored row/column statistics (means) of
+// M·R and M·C floats. decay = 1 − lr·wd (1 for tensors that do not decay). Adafactor: m may be null (β1 = 0).
+void came_update_matrix(float* w, const float* g, float* m, float* v_row, float* v_col, float* res_row,
+                        float* res_col, long M, long R, long C, double lr, double decay, double beta1, double beta2,
+                        double beta3, double eps1, double eps2, double clip);
+void came_update_vector(float* w, const float* g, float* m, float* v, long n, double lr, double decay, double beta1,
+                        double beta2, double eps1, double clip);
+void adafactor_update_matrix(float* w, const float* g, float* m, float* v_row, float* v_col, long M, long R, long C,
+                             double lr, double decay, double beta1, double beta2, double eps1, double eps2,
+                             double clip, bool scale_parameter);
+void adafactor_update_vector(float* w, const float* g, float* m, float* v, long n, double lr, double decay,
+                             double beta1, double beta2, double eps1, double eps2, double clip, bool scale_parameter);
+
 }  // namespace ligo

@@ -60,6 +60,23 @@ export interface NativeAddon {
   /** AdamW in place; see src/compute/optim-kernels.ts. */
   adamwUpdate(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number,
     beta2: number, eps: number, weightDecay: number, step: number): void
+  /**
+   * CAME, one tensor of M matrices R×C in place (factored over its last two dims): the math of src/optim/came.ts.
+   * vRow/resRow hold M·R floats, vCol/resCol M·C; decay = 1 − lr·wd.
+   */
+  cameUpdateMatrix(w: Float32Array, g: Float32Array, m: Float32Array, vRow: Float32Array, vCol: Float32Array,
+    resRow: Float32Array, resCol: Float32Array, M: number, R: number, C: number, lr: number, decay: number,
+    beta1: number, beta2: number, beta3: number, eps1: number, eps2: number, clip: number): void
+  /** CAME, one vector (full second moment v) in place. */
+  cameUpdateVector(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, decay: number,
+    beta1: number, beta2: number, eps1: number, clip: number): void
+  /** Adafactor, one tensor of M matrices R×C in place: the math of src/optim/adafactor.ts; m null when beta1 = 0. */
+  adafactorUpdateMatrix(w: Float32Array, g: Float32Array, m: Float32Array | null, vRow: Float32Array,
+    vCol: Float32Array, M: number, R: number, C: number, lr: number, decay: number, beta1: number, beta2: number,
+    eps1: number, eps2: number, clip: number, scaleParameter: boolean): void
+  /** Adafactor, one vector (full second moment v) in place; m null when beta1 = 0. */
+  adafactorUpdateVector(w: Float32Array, g: Float32Array, m: Float32Array | null, v: Float32Array, lr: number,
+    decay: number, beta1: number, beta2: number, eps1: number, eps2: number, clip: number, scaleParameter: boolean): void
 }
 
 export interface NativeLoad {
@@ -76,7 +93,9 @@ export const ADDON_PATH = join(PACKAGE_ROOT, 'build', 'Release', 'ligo_native.no
 const BUILD_RECORD = join(PACKAGE_ROOT, 'build', 'native-build.json')
 
 /** The most recently added entry points: an addon without them predates this code. */
-const LATEST_KERNELS = ['attentionRowsForward', 'attentionRowsBackward'] as const
+const LATEST_KERNELS = [
+  'attentionRowsForward', 'attentionRowsBackward', 'cameUpdateMatrix', 'cameUpdateVector', 'adafactorUpdateMatrix', 'adafactorUpdateVector',
+] as const
 
 let cached: NativeLoad | undefined
 

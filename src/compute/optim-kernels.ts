@@ -3,12 +3,18 @@
  * fallback; when the native addon is loaded `adamwStep` calls its `adamwUpdate` (same math, 2 threads, AVX).
  * (The optimizer imports `adamwStep` from here.)
  *
+ * CAME and Adafactor (src/optim/came.ts, adafactor.ts) keep their TS loops as the reference and the fallback;
+ * when the addon is loaded they hand each tensor to its `cameUpdate*` / `adafactorUpdate*` kernels
+ * (native/optim_factored.cc: the same double-precision operations in the same order, threaded over row blocks,
+ * vectorised). `factoredOptimAddon()` says which path they take; `setNativeFactoredOptimizers(false)` forces the TS
+ * loops (parity tests, benchmarks).
+ *
  * Decoupled weight decay (Loshchilov & Hutter, as torch.optim.AdamW):
  *   p ← p − lr·wd·p
  *   m ← β1·m + (1−β1)·g ;  v ← β2·v + (1−β2)·g²
  *   p ← p − lr · (m / (1−β1^step)) / (√(v / (1−β2^step)) + eps)
  */
-import {nativeAddon} from './native.js'
+import {type NativeAddon, nativeAddon} from './native.js'
 
 export interface AdamWOptions {
   lr: number
@@ -65,4 +71,16 @@ export function adamwStep(
     return
   }
   adamwStepReference(param, grad, m, v, o)
+}
+
+let factoredNative = true
+
+/** Lets CAME and Adafactor use the native kernels when the addon is loaded (the default), or forces their TS loops. */
+export function setNativeFactoredOptimizers(enabled: boolean): void {
+  factoredNative = enabled
+}
+
+/** The addon when CAME and Adafactor should use its kernels, else null (their TS loops run). */
+export function factoredOptimAddon(): NativeAddon | null {
+  return factoredNative ? nativeAddon() : null
 }

@@ -25,7 +25,12 @@
  *
  * State (fp32): matrices r (R floats) and c (C floats) per matrix — the row and column *means* of the EMA of
  * g² + ε1, as the reference code keeps them; vectors v (full); m (full) only when beta1 > 0.
+ *
+ * The loops below are the reference and the fallback: with the native addon loaded each tensor goes to its
+ * `adafactorUpdateMatrix` / `adafactorUpdateVector` (native/optim_factored.cc: the same operations, threaded and
+ * vectorised).
  */
+import {factoredOptimAddon} from '../compute/optim-kernels.js'
 import {InputError} from '../errors.js'
 import {type Schema, decays, numel} from '../model/schema.js'
 import type {Optimizer, Tensors} from './index.js'
@@ -85,13 +90,24 @@ export class Adafactor implements Optimizer {
     const c = this.cfg
     const beta2 = Math.min(c.beta2, 1 - Math.pow(this.step, c.decay_rate))
     const st = this.state
+    const addon = factoredOptimAddon() // the native kernels (same math) when the addon is loaded
     for (const p of this.schema) {
       const [w, g] = weightAndGrad('Adafactor', p.name, weights, grads)
       const lrT = lr * (this.lrMult.get(p.name) ?? 1)
-      const alpha = c.scale_parameter ? lrT * Math.max(c.eps2, rms(w)) : lrT
       const decay = 1 - lrT * (decays(p) ? c.weight_decay * (this.wdMult.get(p.name) ?? 1) : 0)
       const m = c.beta1 > 0 ? st.get('m', p.name) : null
       const mats = matsOf(p.shape)
+      if (addon) {
+        if (mats) {
+          addon.adafactorUpdateMatrix(w, g, m, st.get('v_row', p.name), st.get('v_col', p.name), mats.M, mats.R, mats.C, lrT, decay,
+            c.beta1, beta2, c.eps1, c.eps2, c.clip_threshold, c.scale_parameter)
+        } else {
+          addon.adafactorUpdateVector(w, g, m, st.get('v', p.name), lrT, decay, c.beta1, beta2, c.eps1, c.eps2, c.clip_threshold,
+            c.scale_parameter)
+        }
+        continue
+      }
+      const alpha = c.scale_parameter ? lrT * Math.max(c.eps2, rms(w)) : lrT
       if (mats) {
         const s = this.scratch
         emaFactoredSq(g, st.get('v_row', p.name), st.get('v_col', p.name), mats, beta2, c.eps1, s)

@@ -19,7 +19,11 @@
  * on Brown: 0.1× AdamW's LR matched AdamW's validation loss, 1× was 12% worse), or a smaller beta3.
  *
  * State (fp32): m (full); matrices r, c, R, C (row and column means: R + C floats each); vectors v (full).
+ *
+ * The loops below are the reference and the fallback: with the native addon loaded each tensor goes to its
+ * `cameUpdateMatrix` / `cameUpdateVector` (native/optim_factored.cc: the same operations, threaded and vectorised).
  */
+import {factoredOptimAddon} from '../compute/optim-kernels.js'
 import {type Schema, decays, numel} from '../model/schema.js'
 import {
   Scratch, StateSet, clipDivisor, emaFactoredSq, emaFromSums, emaSqVector, matsOf, rsqrtFactors, sumSqFactored, weightAndGrad,
@@ -72,12 +76,22 @@ export class CAME implements Optimizer {
     const c = this.cfg
     const st = this.state
     const b1 = c.beta1
+    const addon = factoredOptimAddon() // the native kernels (same math) when the addon is loaded
     for (const p of this.schema) {
       const [w, g] = weightAndGrad('CAME', p.name, weights, grads)
       const lrT = lr * (this.lrMult.get(p.name) ?? 1)
       const decay = 1 - lrT * (decays(p) ? c.weight_decay * (this.wdMult.get(p.name) ?? 1) : 0)
       const m = st.get('m', p.name)
       const mats = matsOf(p.shape)
+      if (addon) {
+        if (mats) {
+          addon.cameUpdateMatrix(w, g, m, st.get('v_row', p.name), st.get('v_col', p.name), st.get('res_row', p.name),
+            st.get('res_col', p.name), mats.M, mats.R, mats.C, lrT, decay, b1, c.beta2, c.beta3, c.eps1, c.eps2, c.clip_threshold)
+        } else {
+          addon.cameUpdateVector(w, g, m, st.get('v', p.name), lrT, decay, b1, c.beta2, c.eps1, c.clip_threshold)
+        }
+        continue
+      }
       if (!mats) {
         const v = st.get('v', p.name)
         const k = 1 / clipDivisor(emaSqVector(g, v, c.beta2, c.eps1), g.length, c.clip_threshold)
