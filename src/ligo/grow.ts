@@ -22,7 +22,7 @@ import {ensureOutputDir} from '../checkpoints/atomic.js'
 import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint} from '../checkpoints/checkpoint.js'
 import {readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
 import {BatchSampler} from '../data/batches.js'
-import {loadDataDir} from '../data/prepare.js'
+import {checkVocab, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, InputError} from '../errors.js'
 import {type ModelConfig, lossOf, modelConfig, schemaOf} from '../model/index.js'
 import {initWeights} from '../model/init.js'
@@ -146,6 +146,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
 
   const data = job.dataDir ? loadDataDir(job.dataDir) : undefined
   try {
+    if (data) checkVocab(data, large.vocab_size)
     const evalOpts = {batch: lt.batch, seq: Math.min(lt.seq, large.n_positions), maxBatches: job.evalBatches ?? 20, bytesPerToken: data?.meta.bytesPerToken}
     const runEval = (w: Weights, when: 'init' | 'final') => {
       if (!data || evalOpts.maxBatches === 0) return undefined

@@ -7,7 +7,9 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {loadCheckpoint} from '../../src/checkpoints/checkpoint.js'
 import {grow} from '../../src/ligo/grow.js'
 import {growConfig} from '../../src/ligo/spaces.js'
+import {initWeights} from '../../src/model/init.js'
 import {forward, schemaOf} from '../../src/model/index.js'
+import {initStds} from '../../src/mup/index.js'
 import {trainFlopsPerToken} from '../../src/train/flops.js'
 import {train} from '../../src/train/trainer.js'
 import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
@@ -44,6 +46,16 @@ describe('grow', () => {
       expect(r.large).toMatchObject({d_model: 32, n_layer: 5, n_head: 4, head_size: 8, d_ffn: 64})
       expect(maxDiff(src, logitsOf(out, ids, 2, 16)), method).toBeLessThan(1e-4)
     }
+  })
+
+  it('refuses data whose tokenizer has more tokens than the model can embed, before writing anything', async () => {
+    const ck = loadCheckpoint(source)
+    const model = {...ck.meta.model, vocab_size: 200}
+    const schema = schemaOf(model)
+    const small = {...ck, meta: {...ck.meta, model}, schema, weights: initWeights(schema, 1, initStds(model, schema))}
+    const out = path.join(tmpDir(), 'vocab')
+    await expect(grow({source: small, target: {width: 32}, method: 'net2net', out, dataDir: data})).rejects.toThrow(/tokenizer has 256 tokens but the model's vocab_size is 200/)
+    expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false)
   })
 
   it('net2net and zero keep a µP source\'s function too (the grown readout multiplier α_out/m is halved)', async () => {
