@@ -8,11 +8,11 @@ import * as path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {FileFormatError} from '../../src/errors.js'
 import {parseSafetensors, readSafetensors, serializeSafetensors} from '../../src/checkpoints/safetensors.js'
+import {type Rand, int, largestAllocation, pick} from '../fuzz.js'
 import {makeTemp, prng, rawFile, removeTemp} from './helpers.js'
 
 const VARIANTS = 4000
 
-type Rand = () => number
 
 function baseFiles(): Uint8Array[] {
   const f = (n: number, scale = 1) => Float32Array.from({length: n}, (_, i) => (i - n / 2) * scale)
@@ -36,8 +36,6 @@ function baseFiles(): Uint8Array[] {
   ]
 }
 
-const pick = <T>(rand: Rand, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
-const int = (rand: Rand, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1))
 
 function headerLength(buf: Uint8Array): number {
   return Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true))
@@ -158,30 +156,6 @@ function mutate(rand: Rand, base: Uint8Array): Uint8Array {
     default:
       return textEdit(rand, base)
   }
-}
-
-const TYPED = ['ArrayBuffer', 'Uint8Array', 'Uint16Array', 'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array'] as const
-
-/** Record the largest typed array / ArrayBuffer allocated by length while `fn` runs. */
-function largestAllocation(fn: () => void): number {
-  let largest = 0
-  const g = globalThis as unknown as Record<string, unknown>
-  const saved = TYPED.map((name) => g[name])
-  TYPED.forEach((name, i) => {
-    const ctor = saved[i] as {BYTES_PER_ELEMENT?: number} & (new (...args: unknown[]) => object)
-    g[name] = new Proxy(ctor, {
-      construct(target, args, newTarget) {
-        if (typeof args[0] === 'number') largest = Math.max(largest, args[0] * (ctor.BYTES_PER_ELEMENT ?? 1))
-        return Reflect.construct(target, args, newTarget)
-      },
-    })
-  })
-  try {
-    fn()
-  } finally {
-    TYPED.forEach((name, i) => (g[name] = saved[i]))
-  }
-  return largest
 }
 
 interface Outcome {

@@ -19,11 +19,9 @@ import {ConfigError, LigoError} from '../../src/errors.js'
 import {modelConfig, schemaOf} from '../../src/model/index.js'
 import {numel} from '../../src/model/schema.js'
 import {type Overrides, readConfigFile, resolveRunConfig, trainConfig} from '../../src/train/config.js'
+import {type Rand, int, largestAllocation, pick} from '../fuzz.js'
 import {TINY_MODEL, TINY_TRAIN, prng, tmpDir} from './helpers.js'
 
-type Rand = () => number
-const pick = <T>(rand: Rand, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
-const int = (rand: Rand, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1))
 
 // ---------------------------------------------------------------------------------------------------------------
 // Generic mutators
@@ -108,30 +106,6 @@ function truncate(rand: Rand, text: string): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bookkeeping shared by the fuzz loops
-
-const TYPED = ['ArrayBuffer', 'Uint8Array', 'Uint16Array', 'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array'] as const
-
-/** Runs `fn` recording the largest typed array / ArrayBuffer allocated by length (Buffers are not seen). */
-function largestAllocation(fn: () => void): number {
-  let largest = 0
-  const g = globalThis as unknown as Record<string, unknown>
-  const saved = TYPED.map((name) => g[name])
-  TYPED.forEach((name, i) => {
-    const ctor = saved[i] as {BYTES_PER_ELEMENT?: number} & (new (...args: unknown[]) => object)
-    g[name] = new Proxy(ctor, {
-      construct(target, args, newTarget) {
-        if (typeof args[0] === 'number') largest = Math.max(largest, args[0] * (ctor.BYTES_PER_ELEMENT ?? 1))
-        return Reflect.construct(target, args, newTarget)
-      },
-    })
-  })
-  try {
-    fn()
-  } finally {
-    TYPED.forEach((name, i) => (g[name] = saved[i]))
-  }
-  return largest
-}
 
 interface Tally {
   accepted: number
