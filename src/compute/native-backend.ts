@@ -1,8 +1,9 @@
 /**
  * The `native` tfjs backend: a MathBackendCPU (same tensor storage, so `dataSync()` stays zero-copy) with all
  * of the cpu backend's kernels registered under 'native', and the hot ones replaced by calls into the addon:
- * BatchMatMul, _FusedMatMul (linear activation), UnsortedSegmentSum, Softmax, Transpose, SplitV, and Add/Sub/Mul/RealDiv
- * where one operand broadcasts as a suffix of the other (same shape, a bias row, a scalar). Anything a native
+ * BatchMatMul, _FusedMatMul (linear activation), UnsortedSegmentSum, Softmax, Transpose, SplitV, Concat, and
+ * Add/Sub/Mul/RealDiv where one operand broadcasts as a suffix of the other (same shape, a bias row, a scalar) or
+ * per row ([R, C] with [R, 1]). Anything a native
  * kernel does not handle (other dtypes, general broadcasting, fused activations) goes to the cpu kernel.
  */
 import * as tf from '@tensorflow/tfjs-core'
@@ -38,7 +39,7 @@ export function registerNativeBackend(addon: NativeAddon): void {
 
 /** The kernel names the native backend runs natively (for notes and tests). */
 export const NATIVE_KERNELS = ['BatchMatMul', '_FusedMatMul', 'UnsortedSegmentSum', 'Softmax', 'Transpose', 'SplitV',
-  'Add', 'Sub', 'Multiply', 'RealDiv'] as const
+  'Add', 'Sub', 'Multiply', 'RealDiv', 'Concat'] as const
 
 function values(backend: unknown, t: tf.TensorInfo): Float32Array {
   return (backend as MathBackendCPU).data.get(t.dataId)!.values as Float32Array
@@ -64,6 +65,38 @@ function isSuffix(x: readonly number[], out: readonly number[]): boolean {
   const xs = x.slice(i)
   const tail = out.slice(out.length - xs.length)
   return xs.length <= out.length && xs.every((d, k) => d === tail[k])
+}
+
+/**
+ * Rows of x, when x broadcasts to `out` as a prefix with trailing 1s (a per-row scale such as [R, C] ⊙ [R, 1]):
+ * the number of rows (prod of x's shape without trailing 1s, which must equal out's leading axes), else -1.
+ */
+function prefixRows(x: readonly number[], out: readonly number[]): number {
+  let j = x.length
+  while (j > 0 && x[j - 1] === 1) j--
+  if (j === x.length) return -1 // no trailing 1s: not this pattern
+  const lead = out.length - x.length // x left-padded with 1s
+  for (let k = 0; k < lead; k++) if (out[k] !== 1) return -1
+  for (let k = 0; k < j; k++) if (x[k] !== out[lead + k]) return -1
+  return prod(x.slice(0, j))
+}
+
+/** out[r·inner + i] = full[r·inner + i] op row[r] (or row[r] op full[…] when `rowFirst`). */
+function rowBroadcast(op: 0 | 1 | 2 | 3, full: Float32Array, row: Float32Array, rowFirst: boolean, out: Float32Array): void {
+  const R = row.length
+  const inner = out.length / R
+  for (let r = 0; r < R; r++) {
+    const v = row[r]
+    const o = r * inner
+    const e = o + inner
+    if (op === 0) for (let i = o; i < e; i++) out[i] = full[i] + v
+    else if (op === 2) for (let i = o; i < e; i++) out[i] = full[i] * v
+    else if (op === 1) {
+      if (rowFirst) for (let i = o; i < e; i++) out[i] = v - full[i]
+      else for (let i = o; i < e; i++) out[i] = full[i] - v
+    } else if (rowFirst) for (let i = o; i < e; i++) out[i] = v / full[i]
+    else for (let i = o; i < e; i++) out[i] = full[i] / v
+  }
 }
 
 function makeOverrides(addon: NativeAddon, cpu: (name: string) => tf.KernelFunc | undefined): Map<string, tf.KernelFunc> {
@@ -179,6 +212,32 @@ function makeOverrides(addon: NativeAddon, cpu: (name: string) => tf.KernelFunc 
     })
   })
 
+  // Pieces joined along one axis (tf.concat; the LiGO expansions): per outer index one block copy per piece,
+  // where the cpu kernel copies row by row through 2-D views.
+  withFallback('Concat', ({inputs, backend, attrs}) => {
+    const xs = inputs as unknown as tf.TensorInfo[]
+    const {axis} = attrs as {axis: number}
+    if (xs.length === 0 || xs.some((x) => x.dtype !== 'float32' || x.shape.length !== xs[0].shape.length)) return null
+    const rank = xs[0].shape.length
+    if (rank === 0) return null
+    const ax = tf.util.parseAxisParam(axis, xs[0].shape)[0]
+    const outer = prod(xs[0].shape.slice(0, ax))
+    const inner = prod(xs[0].shape.slice(ax + 1))
+    if (xs.some((x) => x.shape.some((d, k) => k !== ax && d !== xs[0].shape[k]))) return null
+    const D = xs.reduce((n, x) => n + x.shape[ax], 0)
+    const out = new Float32Array(outer * D * inner)
+    let begin = 0
+    for (const x of xs) {
+      const w = x.shape[ax] * inner
+      if (w > 0) {
+        const xv = values(backend, x)
+        for (let o = 0; o < outer; o++) out.set(xv.subarray(o * w, o * w + w), (o * D) * inner + begin)
+      }
+      begin += w
+    }
+    return output(backend, xs[0].shape.map((d, k) => (k === ax ? D : d)), out)
+  })
+
   const binary = (name: string, op: 0 | 1 | 2 | 3) =>
     withFallback(name, ({inputs, backend}) => {
       const a = inputs.a as tf.TensorInfo
@@ -186,7 +245,18 @@ function makeOverrides(addon: NativeAddon, cpu: (name: string) => tf.KernelFunc 
       if (a.dtype !== 'float32' || b.dtype !== 'float32') return null
       const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape)
       const n = prod(shape)
-      if (n === 0 || !isSuffix(a.shape, shape) || !isSuffix(b.shape, shape)) return null
+      if (n === 0) return null
+      if (!isSuffix(a.shape, shape) || !isSuffix(b.shape, shape)) {
+        // A per-row operand ([R, C] ⊙ [R, 1], the LiGO in-dimension scale and its gradient): one pass over the
+        // full operand, where the cpu kernel's generic broadcast maps every index through strides.
+        const full = prod(a.shape) === n ? 'a' : prod(b.shape) === n ? 'b' : null
+        if (full === null) return null
+        const rowT = full === 'a' ? b : a
+        if (prefixRows(rowT.shape, shape) < 0) return null
+        const out = new Float32Array(n)
+        rowBroadcast(op, values(backend, full === 'a' ? a : b), values(backend, rowT), full === 'b', out)
+        return output(backend, shape, out)
+      }
       const out = new Float32Array(n)
       const av = values(backend, a)
       const bv = values(backend, b)

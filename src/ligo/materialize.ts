@@ -89,10 +89,17 @@ export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, 
 /** Along `axis` of X (size d1): [T·X ; M·X] (size d2). */
 function expandAxis(x: tf.Tensor, axis: number, M: tf.Tensor2D, T?: tf.Tensor2D): tf.Tensor {
   const rank = x.shape.length
+  const d1 = x.shape[axis]
+  if (axis === rank - 1 && rank > 1) {
+    // Last axis: X' [r, d1] · [Tᵀ Mᵀ] contracts it in place, with no transposes (forward or backward).
+    const flat = tf.reshape(x, [-1, d1]) as tf.Tensor2D
+    const left = T ? tf.matMul(flat, T, false, true) : flat
+    const grown = tf.concat([left, tf.matMul(flat, M, false, true)], 1) // [r, d2]
+    return tf.reshape(grown, [...x.shape.slice(0, -1), d1 + M.shape[0]])
+  }
   // Move `axis` first and flatten the rest: X' [d1, r].
   const perm = [axis, ...Array.from({length: rank}, (_, k) => k).filter((k) => k !== axis)]
   const moved = axis === 0 ? x : tf.transpose(x, perm)
-  const d1 = x.shape[axis]
   const flat = tf.reshape(moved, [d1, -1]) as tf.Tensor2D
   const top = T ? tf.matMul(T, flat) : flat
   const grown = tf.concat([top, tf.matMul(M, flat)], 0) // [d2, r]
