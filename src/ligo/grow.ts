@@ -16,8 +16,6 @@ import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import * as tf from '@tensorflow/tfjs-core'
-
 import {ensureOutputDir} from '../checkpoints/atomic.js'
 import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint} from '../checkpoints/checkpoint.js'
 import {readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
@@ -33,6 +31,7 @@ import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
 import {type EvalResult, evaluate} from '../train/eval.js'
 import {trainFlopsPerToken} from '../train/flops.js'
+import {valueAndGradsInto} from '../train/step.js'
 import {type DepthInit, type LigoOperator, type WidthInit, initOperator, learnables, operatorFromTensors, operatorTensors} from './operator.js'
 import {type OperatorTensors, type Weights, growTensor, materialize, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
 import {type GrowTarget, growConfig, writesResidual} from './spaces.js'
@@ -176,24 +175,18 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       for (const n of names) fixed.get(n)!.dispose()
       for (const n of names) fixed.delete(n)
       const shapes = new Map([...operatorTensors(op)].map(([k, v]) => [k, v.shape]))
+      const arrays = names.map((name) => ({name, shape: shapes.get(name)!}))
       try {
         for (let step = 0; step < lt.steps; step++) {
           if (job.signal?.aborted) throw new InputError('interrupted: nothing was written (operator learning does not checkpoint; it takes minutes)')
           const lr = lrAt(step, {lr: lt.lr, warmup: lt.warmup, steps: lt.steps, schedule: 'linear', min_lr_ratio: 0})
           const b = sampler.sample(step)
           const grads = new Map<string, Float32Array>()
-          const loss = tf.tidy(() => {
-            const vars = names.map((n) => tf.tensor(learnable.get(n)!, shapes.get(n)!, 'float32'))
-            const f = (...ts: tf.Tensor[]) => {
-              const t: OperatorTensors = new Map(fixed)
-              names.forEach((n, i) => t.set(n, ts[i]))
-              const params = new Map(largeSchema.map((P) => [P.name, growTensor(P, largeSchema, op!, src, t)]))
-              return lossOf(large, params, b.inputs, b.targets, b.batch, b.seq)
-            }
-            const {value, grads: gs} = tf.valueAndGrads(f)(vars)
-            names.forEach((n, i) => grads.set(n, Float32Array.from(gs[i].dataSync() as Float32Array)))
-            return value.dataSync()[0]
-          })
+          const loss = valueAndGradsInto(arrays, learnable, (vars) => {
+            const t: OperatorTensors = new Map([...fixed, ...vars])
+            const params = new Map(largeSchema.map((P) => [P.name, growTensor(P, largeSchema, op!, src, t)]))
+            return lossOf(large, params, b.inputs, b.targets, b.batch, b.seq)
+          }, grads)
           if (!Number.isFinite(loss)) throw new DivergenceError(`operator learning diverged: loss ${loss} at step ${step + 1}; lower --lr`)
           const gradNorm = clipGlobalNorm(grads.values(), lt.gradClip)
           opt.update(learnable, grads, lr)

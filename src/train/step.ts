@@ -21,10 +21,25 @@ export interface Batch {
  * `scale`, so micro-batches accumulate without extra copies. Returns the loss.
  */
 export function lossAndGrads(c: ModelConfig, schema: Schema, weights: Weights, b: Batch, accum: Weights, scale = 1): number {
-  const names = schema.map((s) => s.name)
+  return valueAndGradsInto(schema, weights, (p) => lossOf(c, p, b.inputs, b.targets, b.batch, b.seq), accum, scale)
+}
+
+/**
+ * The value of `loss` and its gradients with respect to the flat arrays `values` (named and shaped by `params`),
+ * the gradients added into `accum` scaled by `scale` (allocated on first use). One place for the tape and the
+ * gradient bookkeeping, shared by training (the model's weights) and LiGO operator learning (the operator's arrays).
+ */
+export function valueAndGradsInto(
+  params: readonly {name: string; shape: number[]}[],
+  values: Weights,
+  loss: (tensors: Map<string, tf.Tensor>) => tf.Scalar,
+  accum: Weights,
+  scale = 1,
+): number {
+  const names = params.map((s) => s.name)
   return tf.tidy(() => {
-    const inputs = schema.map((s) => tf.tensor(weights.get(s.name)!, s.shape, 'float32'))
-    const f = (...ts: tf.Tensor[]) => lossOf(c, new Map(names.map((n, i) => [n, ts[i]])), b.inputs, b.targets, b.batch, b.seq)
+    const inputs = params.map((s) => tf.tensor(values.get(s.name)!, s.shape, 'float32'))
+    const f = (...ts: tf.Tensor[]) => loss(new Map(names.map((n, i) => [n, ts[i]])))
     const {value, grads} = tf.valueAndGrads(f)(inputs)
     const taken = new Set<Float32Array>()
     for (const a of accum.values()) taken.add(a)
