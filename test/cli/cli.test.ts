@@ -8,6 +8,7 @@ import * as path from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
+import {tinyTokenizer} from '../data/tiny-tokenizer.js'
 import {tmpDir} from '../helpers.js'
 
 const BIN = path.resolve('bin/run.js')
@@ -98,5 +99,23 @@ describe('ligo CLI', () => {
     expect(again.code).toBe(2)
     expect(again.stderr).toMatch(/--force/)
     expect(ligo(['data', 'prepare', text, '-o', data, '--force']).code).toBe(0)
+  })
+  it('prepares data with a Hugging Face tokenizer (file or model directory) and refuses a missing one', () => {
+    const model = path.join(dir, 'hf-model')
+    fs.mkdirSync(model)
+    fs.writeFileSync(path.join(model, 'tokenizer.json'), JSON.stringify(tinyTokenizer()))
+    const bytes = json(['data', 'prepare', text, '-o', path.join(dir, 'data-bytes')])
+    for (const [name, given] of [['data-bpe-dir', model], ['data-bpe-file', path.join(model, 'tokenizer.json')]]) {
+      const r = json(['data', 'prepare', text, '-o', path.join(dir, name), '--tokenizer', given])
+      expect(r.meta.tokenizer.kind).toBe('hf-bpe')
+      expect(r.meta.vocabSize).toBe(278)
+      // The merges make the token streams shorter than the bytes they decode to.
+      expect(r.meta.splits.train.tokens).toBeLessThan(bytes.meta.splits.train.tokens)
+      expect(r.meta.bytesPerToken).toBeGreaterThan(1)
+    }
+    const missing = ligo(['data', 'prepare', text, '-o', path.join(dir, 'data-none'), '--tokenizer', path.join(dir, 'nope')])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toMatch(/--tokenizer .*nope: no such file/)
+    expect(fs.existsSync(path.join(dir, 'data-none'))).toBe(false)
   })
 })
