@@ -8,27 +8,15 @@ import {initBackend} from '../../src/compute/backend.js'
 import {loadNative} from '../../src/compute/native.js'
 import {Rng} from '../../src/data/rng.js'
 import {growTensor, operatorConstants, sourceTensors} from '../../src/ligo/materialize.js'
-import {initOperator, type LigoOperator} from '../../src/ligo/operator.js'
+import {initOperator} from '../../src/ligo/operator.js'
 import {growConfig} from '../../src/ligo/spaces.js'
-import {type ModelConfig, modelConfig, schemaOf} from '../../src/model/index.js'
+import {type ModelConfig, schemaOf} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
+import {SMALL, randomize} from './helpers.js'
 
 afterAll(async () => {
   await initBackend('cpu')
 })
-
-const SMALL = modelConfig({vocab_size: 11, n_positions: 6, n_layer: 2, d_model: 8, n_head: 2, d_ffn: 16})
-
-function randomize(op: LigoOperator, seed: number): void {
-  const r = new Rng(seed)
-  const fill = (a: Float32Array) => a.forEach((_, i) => (a[i] = r.next() * 2 - 1))
-  for (const s of op.width.values()) {
-    fill(s.M)
-    fill(s.N)
-    if (s.T) fill(s.T)
-  }
-  for (const c of op.depth.values()) fill(c)
-}
 
 /** Every grown tensor, and the gradients of Σ_P ⟨grow(P), R_P⟩ with respect to every operator array, on `backend`. */
 async function run(backend: 'cpu' | 'native', large: ModelConfig, fullWidth: boolean) {

@@ -4,26 +4,13 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {initOperator, type LigoOperator} from '../../src/ligo/operator.js'
 import {materialize} from '../../src/ligo/materialize.js'
 import {growConfig, multiplierRatios} from '../../src/ligo/spaces.js'
-import {Rng} from '../../src/data/rng.js'
 import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
 import type {ParamSpec} from '../../src/model/schema.js'
 import {useCpu} from '../helpers.js'
+import {SMALL, randomize} from './helpers.js'
 
 beforeAll(useCpu)
-
-const SMALL = modelConfig({vocab_size: 11, n_positions: 6, n_layer: 2, d_model: 8, n_head: 2, d_ffn: 16})
-
-function randomize(op: LigoOperator, seed: number): void {
-  const r = new Rng(seed)
-  const fill = (a: Float32Array) => a.forEach((_, i) => (a[i] = r.next() * 2 - 1))
-  for (const s of op.width.values()) {
-    fill(s.M)
-    fill(s.N)
-    if (s.T) fill(s.T)
-  }
-  for (const c of op.depth.values()) fill(c)
-}
 
 /** Independent reference: explicit B matrices and sums, float64 loops over our (in, out) storage. */
 function expected(op: LigoOperator, small: Map<string, Float32Array>, P: ParamSpec, largeSchema: ParamSpec[]): Float64Array {
