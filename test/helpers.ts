@@ -9,6 +9,7 @@ import '@tensorflow/tfjs-backend-cpu'
 import {quietCpuBanner} from '../src/compute/backend.js'
 import {prepareData} from '../src/data/prepare.js'
 import {type RunConfig, resolveRunConfig} from '../src/train/config.js'
+import {train} from '../src/train/trainer.js'
 
 export function tmpDir(prefix = 'ligo-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -38,4 +39,16 @@ export async function smallBrown(): Promise<string> {
   await prepareData({source: {kind: 'brown', files: ['ca01', 'ca02', 'ca03', 'ca04', 'cb01', 'cb02', 'cc01', 'cd01']}, out: dir, valFraction: 0.25, seed: 1})
   brownSmall = dir
   return dir
+}
+
+/**
+ * Trains tinyRun(trainCfg, model) on smallBrown() and returns the number of logged steps and the mean training loss
+ * of the first and the last three (the families' "lowers the loss in a few steps" tests).
+ */
+export async function firstAndLastLoss(trainCfg: Record<string, unknown>, model: Record<string, unknown>): Promise<{steps: number; first: number; last: number}> {
+  const out = path.join(tmpDir(), 'run')
+  await train({config: tinyRun(trainCfg, model), dataDir: await smallBrown(), outDir: out})
+  const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {loss: number})
+  const mean = (xs: {loss: number}[]) => xs.reduce((a, m) => a + m.loss, 0) / xs.length
+  return {steps: rows.length, first: mean(rows.slice(0, 3)), last: mean(rows.slice(-3))}
 }
