@@ -220,7 +220,7 @@ Presets (vocab 256, seq 128): a = 4 layers/128 wide/4 heads/batch 16, b = 4/256/
     this.log(`(${FLOPS_NOTE})`)
     for (const p of r.presets) {
       const b = p.breakdown_ms
-      this.log(`${p.name}: step = loss+grads ${b.loss_and_grads.toFixed(1)} ms, NaN check ${b.finite_check.toFixed(1)} ms, clip ${b.clip.toFixed(1)} ms, AdamW ${b.adamw.toFixed(1)} ms` +
+      this.log(`${p.name}: step = loss+grads ${b.loss_and_grads.toFixed(1)} ms, clip + NaN/Inf check ${b.clip.toFixed(1)} ms, AdamW ${b.adamw.toFixed(1)} ms` +
         (p.peer ? `; torch peer: ${p.peer.blas}` : '') + (p.peer_error ? `; peer failed: ${p.peer_error}` : ''))
       if (profile && p.profile) {
         const top = p.profile.kernels.slice(0, 10).map((k) => `${k.name} ${k.ms.toFixed(1)} ms/${k.calls}`).join(', ')
