@@ -299,6 +299,14 @@ Napi::Value AdamwUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sumSquares(x) → Σ x² (double)
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  Args a{info, "sumSquares"};
+  if (!info[0].IsTypedArray()) a.fail("argument 'x' must be a Float32Array");
+  long n = (long)info[0].As<Napi::TypedArray>().ElementLength();
+  return Napi::Number::New(info.Env(), sum_squares(a.f32(0, "x", n), n));
+}
+
 // Length of the Float32Array argument i (the tensor size the other buffers are checked against).
 long f32_length(const Args& a, size_t i, const char* name) {
   a.typed(i, napi_float32_array, name, "Float32Array");
@@ -404,6 +412,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
   exports.Set("transpose", Napi::Function::New(env, Transpose, "transpose"));
   exports.Set("adamwUpdate", Napi::Function::New(env, AdamwUpdate, "adamwUpdate"));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("cameUpdateMatrix", Napi::Function::New(env, CameUpdateMatrix, "cameUpdateMatrix"));
   exports.Set("cameUpdateVector", Napi::Function::New(env, CameUpdateVector, "cameUpdateVector"));
   exports.Set("adafactorUpdateMatrix", Napi::Function::New(env, AdafactorUpdateMatrix, "adafactorUpdateMatrix"));

@@ -63,6 +63,8 @@ void transpose(const float* x, const int* shape, const int* perm, int rank, floa
 // optim.cc — AdamW in place (decoupled weight decay, bias correction at 1-based `step`).
 void adamw_update(float* p, const float* g, float* m, float* v, long n, float lr, float beta1, float beta2, float eps,
                   float wd, int step);
+// optim.cc — Σ x² in double (gradient clipping's global norm), threaded over fixed blocks (thread-count independent).
+double sum_squares(const float* x, long n);
 
 // optim_factored.cc — CAME and Adafactor, one tensor in place, as src/optim/came.ts and adafactor.ts (all scalars
 // in double, as the TS code computes them). Matrices: M matrices of R×C, factored row/column statistics (means) of

@@ -58,6 +58,8 @@ export interface NativeAddon {
   softmax(x: Float32Array, N: number, D: number, y: Float32Array): void
   transpose(x: Float32Array, shape: number[], perm: number[], out: Float32Array): void
   /** AdamW in place; see src/compute/optim-kernels.ts. */
+  /** Σ x² in double, threaded over fixed blocks (the result does not depend on the thread count). */
+  sumSquares(x: Float32Array): number
   adamwUpdate(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number,
     beta2: number, eps: number, weightDecay: number, step: number): void
   /**
@@ -94,7 +96,7 @@ const BUILD_RECORD = join(PACKAGE_ROOT, 'build', 'native-build.json')
 
 /** The most recently added entry points: an addon without them predates this code. */
 const LATEST_KERNELS = [
-  'attentionRowsForward', 'attentionRowsBackward', 'cameUpdateMatrix', 'cameUpdateVector', 'adafactorUpdateMatrix', 'adafactorUpdateVector',
+  'attentionRowsForward', 'attentionRowsBackward', 'sumSquares', 'cameUpdateMatrix', 'cameUpdateVector', 'adafactorUpdateMatrix', 'adafactorUpdateVector',
 ] as const
 
 let cached: NativeLoad | undefined

@@ -1,7 +1,18 @@
 /** Global-norm gradient clipping over flat gradient arrays, in place. */
+import {nativeAddon} from '../compute/native.js'
+
+/**
+ * √Σ g² over all arrays, in double; arrays of 4096+ go to the native addon when it is loaded (threaded, summed in
+ * another order: equal to rounding).
+ */
 export function globalNorm(grads: Iterable<Float32Array>): number {
   let sum = 0
   for (const g of grads) {
+    const addon = g.length >= 4096 ? nativeAddon() : null
+    if (addon) {
+      sum += addon.sumSquares(g)
+      continue
+    }
     let s = 0
     for (let i = 0; i < g.length; i++) s += g[i] * g[i]
     sum += s

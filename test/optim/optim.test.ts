@@ -4,6 +4,7 @@ import {AdamW} from '../../src/optim/adamw.js'
 import {clipGlobalNorm, globalNorm} from '../../src/optim/clip.js'
 import {lrAt} from '../../src/optim/schedule.js'
 import type {Schema} from '../../src/model/schema.js'
+import {nativeAddon} from '../../src/compute/native.js'
 
 const schema: Schema = [
   {name: 'w', layer: null, module: 'w', shape: [2], spaces: ['resid'], role: 'hidden', init: {kind: 'zeros'}},
@@ -74,5 +75,25 @@ describe('clipping', () => {
     const small = [Float32Array.from([0.3, 0.4])]
     clipGlobalNorm(small, 1)
     expect(Array.from(small[0])).toEqual([Math.fround(0.3), Math.fround(0.4)])
+  })
+
+  it.skipIf(!nativeAddon())('native sum of squares agrees with the plain loop (sizes across block edges; NaN and Inf propagate)', () => {
+    const addon = nativeAddon()!
+    for (const n of [1, 7, 4096, 65535, 65536, 65537, 200003]) {
+      const x = Float32Array.from({length: n}, (_, i) => Math.sin(i * 0.37 + 0.5) * (1 + (i % 13)))
+      let ref = 0
+      for (let i = 0; i < n; i++) ref += x[i] * x[i]
+      expect(Math.abs(addon.sumSquares(x) - ref) / ref, `n = ${n}`).toBeLessThan(1e-12)
+    }
+    const bad = new Float32Array(70000).fill(1)
+    bad[69999] = Number.NaN
+    expect(addon.sumSquares(bad)).toBeNaN()
+    bad[69999] = Number.POSITIVE_INFINITY
+    expect(addon.sumSquares(bad)).toBe(Number.POSITIVE_INFINITY)
+    // globalNorm takes the native path for large arrays and the loop for small ones: one norm either way.
+    const big = Float32Array.from({length: 10000}, (_, i) => Math.cos(i))
+    let ref = 0
+    for (let i = 0; i < big.length; i++) ref += big[i] * big[i]
+    expect(globalNorm([big, Float32Array.of(3)])).toBeCloseTo(Math.sqrt(ref + 9), 9)
   })
 })
