@@ -2,6 +2,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import {mulberry32} from '../prng.js'
 
 /** Bytes of a safetensors file from a header text and data bytes; `n` overrides the length field. */
 export function rawFile(header: string, data: Uint8Array | number[] = [], n?: bigint): Uint8Array {
@@ -23,16 +24,7 @@ export function f32Bytes(values: number[]): Uint8Array {
 }
 
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const prng = mulberry32
 
 /** A fresh temp directory (removed by the caller with `removeTemp`). */
 export function makeTemp(prefix = 'ligo-ckpt-'): string {

@@ -8,20 +8,12 @@ import {expect} from 'vitest'
 
 import {initBackend} from '../../src/compute/backend.js'
 import {loadNative} from '../../src/compute/native.js'
+import {mulberry32} from '../prng.js'
 
 export const native = loadNative().addon
 
 /** Mulberry32: small, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const rng = mulberry32
 
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   const r = rng(seed)

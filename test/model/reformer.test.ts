@@ -14,6 +14,7 @@ import {initWeights} from '../../src/model/init.js'
 import {resolveRunConfig} from '../../src/train/config.js'
 import {type MetricsRow, train} from '../../src/train/trainer.js'
 import {TINY_MODEL, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {mulberry32} from '../prng.js'
 
 beforeAll(useCpu)
 
@@ -152,13 +153,8 @@ describe('chunked FFN and loss', () => {
 
 describe('shared-QK LSH attention', () => {
   const r = (seed: number) => {
-    let a = seed >>> 0
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0
-      let t = Math.imul(a ^ (a >>> 15), a | 1)
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5
-    }
+    const u = mulberry32(seed)
+    return () => u() - 0.5
   }
   const rand = (shape: [number, number, number, number], seed: number, scale = 2) => {
     const g = r(seed)

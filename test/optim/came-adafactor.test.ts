@@ -5,6 +5,7 @@ import {Adafactor, type AdafactorConfig} from '../../src/optim/adafactor.js'
 import {CAME, type CameConfig} from '../../src/optim/came.js'
 import {type Optimizer, type OptimizerKind, OPTIMIZERS, makeOptimizer} from '../../src/optim/index.js'
 import {AdafactorRef, CameRef, type Mat, type RefTensor} from './reference.js'
+import {mulberry32} from '../prng.js'
 
 type Tensors = Map<string, Float32Array>
 
@@ -16,15 +17,10 @@ const schema: Schema = [
 ]
 const mult = new Map([['w', 0.5], ['b', 2]])
 
+/** Uniform in [−0.5, 0.5). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5
-  }
+  const r = mulberry32(seed)
+  return () => r() - 0.5
 }
 
 function randomTensors(seed: number, scale = 1): Tensors {

@@ -15,6 +15,7 @@ import type {Schema} from '../../src/model/schema.js'
 import {Adafactor, type AdafactorConfig} from '../../src/optim/adafactor.js'
 import {CAME, type CameConfig} from '../../src/optim/came.js'
 import type {Optimizer} from '../../src/optim/index.js'
+import {mulberry32} from '../prng.js'
 
 type Tensors = Map<string, Float32Array>
 
@@ -38,15 +39,10 @@ const schema: Schema = [
 const lrMult = new Map([['wide', 0.25], ['tall', 0.5], ['big', 0.125], ['bias', 2]])
 const wdMult = new Map([['wide', 4], ['big', 8], ['vdecay', 3]])
 
+/** Uniform in [−0.5, 0.5). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5
-  }
+  const r = mulberry32(seed)
+  return () => r() - 0.5
 }
 
 const shapeOf = (name: string) => schema.find((p) => p.name === name)!.shape
