@@ -2,7 +2,6 @@
  * End-to-end: the built CLI (bin/run.js over dist/) as a user runs it, with exit codes and --json output.
  * `npm run build` (done by npm ci) must have run first.
  */
-import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
@@ -10,19 +9,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {tinyTokenizer} from '../data/tiny-tokenizer.js'
 import {tmpDir} from '../helpers.js'
-
-const BIN = path.resolve('bin/run.js')
-
-function ligo(args: string[], opts: {cwd?: string} = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', cwd: opts.cwd, env: {...process.env, CI: 'true'}, timeout: 180_000})
-  return {code: r.status, stdout: r.stdout, stderr: r.stderr}
-}
-
-function json(args: string[]) {
-  const r = ligo([...args, '--json'])
-  expect(r.code, r.stderr + r.stdout).toBe(0)
-  return JSON.parse(r.stdout)
-}
+import {json, ligo} from './run.js'
 
 let dir: string
 let text: string

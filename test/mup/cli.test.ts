@@ -2,26 +2,13 @@
  * The `ligo mup` commands and `train --param`, run as a user runs them (bin/run.js over dist/; `npm run build`
  * first), on tiny models and the cpu backend.
  */
-import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
+import {json, ligo} from '../cli/run.js'
 import {smallBrown, tmpDir} from '../helpers.js'
-
-const BIN = path.resolve('bin/run.js')
-
-function ligo(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', env: {...process.env, CI: 'true'}, timeout: 180_000})
-  return {code: r.status, stdout: r.stdout, stderr: r.stderr}
-}
-
-function json(args: string[]) {
-  const r = ligo([...args, '--json'])
-  expect(r.code, r.stderr + r.stdout).toBe(0)
-  return JSON.parse(r.stdout)
-}
 
 let dir: string
 let data: string
