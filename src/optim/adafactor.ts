@@ -31,9 +31,9 @@
  * vectorised).
  */
 import {factoredOptimAddon} from '../compute/optim-kernels.js'
-import {InputError} from '../errors.js'
 import {type Schema, decays, numel} from '../model/schema.js'
-import type {Optimizer, Tensors} from './index.js'
+import type {Tensors} from './index.js'
+import {StatefulOptimizer} from './state.js'
 
 export interface AdafactorConfig {
   beta1: number
@@ -58,10 +58,8 @@ export const ADAFACTOR_DEFAULTS = {
   scale_parameter: false,
 } as const
 
-export class Adafactor implements Optimizer {
+export class Adafactor extends StatefulOptimizer {
   readonly kind = 'adafactor'
-  step = 0
-  private readonly state: StateSet
   private readonly scratch: Scratch
 
   constructor(
@@ -71,7 +69,7 @@ export class Adafactor implements Optimizer {
     /** Per-tensor weight-decay multipliers (µP keeps lr·λ width-independent); missing names mean 1. */
     readonly wdMult: Map<string, number> = new Map(),
   ) {
-    this.state = new StateSet()
+    super()
     for (const p of schema) {
       const mats = matsOf(p.shape)
       if (mats) {
@@ -132,17 +130,6 @@ export class Adafactor implements Optimizer {
     }
   }
 
-  stateTensors(): Tensors {
-    return this.state.tensors(this.step)
-  }
-
-  loadState(state: Tensors, step: number): void {
-    this.step = this.state.load(state, step)
-  }
-
-  stateBytes(): number {
-    return this.state.bytes()
-  }
 }
 
 /** θ ← θ·decay − k·g·a_i·b_j (beta1 = 0), or m ← β1·m + (1−β1)·k·g·a_i·b_j ; θ ← θ·decay − m. */
@@ -306,44 +293,3 @@ export function weightAndGrad(who: string, name: string, weights: Tensors, grads
   return [w, g]
 }
 
-/** Named state tensors `<slot>.<param name>`, plus the optimizer's own step count saved as `step`. */
-export class StateSet {
-  private readonly map: Tensors = new Map()
-
-  add(slot: string, name: string, n: number): void {
-    this.map.set(`${slot}.${name}`, new Float32Array(n))
-  }
-
-  get(slot: string, name: string): Float32Array {
-    return this.map.get(`${slot}.${name}`)!
-  }
-
-  tensors(step: number): Tensors {
-    return new Map([...this.map, ['step', Float32Array.of(step)]])
-  }
-
-  /** Copies every tensor from `state`; returns the saved step count, or `step` if none was saved. */
-  load(state: Tensors, step: number): number {
-    for (const [k, dst] of this.map) {
-      const src = state.get(k)
-      if (!src) throw new InputError(`optimizer state is missing '${k}' (was it saved by another optimizer or settings?)`)
-      if (src.length !== dst.length) throw new InputError(`optimizer state '${k}' has ${src.length} values, expected ${dst.length}`)
-    }
-    for (const [k, dst] of this.map) dst.set(state.get(k)!)
-    return savedStep(state, step)
-  }
-
-  bytes(): number {
-    let n = 1 // the step
-    for (const t of this.map.values()) n += t.length
-    return n * 4
-  }
-}
-
-/** The step count saved as `step` in an optimizer state, else `fallback`. */
-export function savedStep(state: Tensors, fallback: number): number {
-  const s = state.get('step')
-  if (!s) return fallback
-  if (s.length !== 1 || !Number.isInteger(s[0]) || s[0] < 0) throw new InputError(`optimizer state 'step' is not a step count: ${Array.from(s.slice(0, 4))}`)
-  return s[0]
-}

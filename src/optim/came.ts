@@ -26,9 +26,10 @@
 import {factoredOptimAddon} from '../compute/optim-kernels.js'
 import {type Schema, decays, numel} from '../model/schema.js'
 import {
-  Scratch, StateSet, clipDivisor, emaFactoredSq, emaFromSums, emaSqVector, matsOf, rsqrtFactors, sumSqFactored, weightAndGrad,
+  Scratch, clipDivisor, emaFactoredSq, emaFromSums, emaSqVector, matsOf, rsqrtFactors, sumSqFactored, weightAndGrad,
 } from './adafactor.js'
-import type {Optimizer, Tensors} from './index.js'
+import type {Tensors} from './index.js'
+import {StatefulOptimizer} from './state.js'
 
 export interface CameConfig {
   beta1: number
@@ -43,10 +44,8 @@ export interface CameConfig {
 /** The official defaults: betas (0.9, 0.999, 0.9999), eps (1e-30, 1e-16), clip threshold 1. */
 export const CAME_DEFAULTS = {beta1: 0.9, beta2: 0.999, beta3: 0.9999, eps: 1e-30, eps2: 1e-16, clip_threshold: 1} as const
 
-export class CAME implements Optimizer {
+export class CAME extends StatefulOptimizer {
   readonly kind = 'came'
-  step = 0
-  private readonly state = new StateSet()
   private readonly scratch: Scratch
 
   constructor(
@@ -56,6 +55,7 @@ export class CAME implements Optimizer {
     /** Per-tensor weight-decay multipliers (µP keeps lr·λ width-independent); missing names mean 1. */
     readonly wdMult: Map<string, number> = new Map(),
   ) {
+    super()
     for (const p of schema) {
       const mats = matsOf(p.shape)
       this.state.add('m', p.name, numel(p.shape))
@@ -146,15 +146,4 @@ export class CAME implements Optimizer {
     }
   }
 
-  stateTensors(): Tensors {
-    return this.state.tensors(this.step)
-  }
-
-  loadState(state: Tensors, step: number): void {
-    this.step = this.state.load(state, step)
-  }
-
-  stateBytes(): number {
-    return this.state.bytes()
-  }
 }

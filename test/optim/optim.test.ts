@@ -50,6 +50,14 @@ describe('AdamW', () => {
     b.update(wb, g, 0.1)
     expect(wb).toEqual(wa)
     expect(() => b.loadState(new Map(), 1)).toThrow(/missing 'm.w'/)
+    // A state that fails on a later tensor loads nothing: the optimizer is left as it was.
+    const before = b.stateTensors()
+    const snapshot = new Map([...before].map(([k, x]) => [k, Float32Array.from(x)]))
+    const bad = new Map([...a.stateTensors()].map(([k, x]) => [k, Float32Array.from(x, () => 7)]))
+    bad.set('v.b', new Float32Array(5))
+    expect(() => b.loadState(bad, 1)).toThrow(/'v.b' has 5 values, expected 1/)
+    expect(b.stateTensors()).toEqual(snapshot)
+    expect(a.stateBytes()).toBe((2 * 3 + 1) * 4)
   })
 })
 
