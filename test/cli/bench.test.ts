@@ -2,15 +2,13 @@
  * `ligo bench` end to end through the built CLI (bin/run.js over dist/; `npm run build` first): a tiny shape,
  * checked for the documented --json shape and positive numbers. No timing assertions.
  */
-import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {tmpDir} from '../helpers.js'
-
-const BIN = path.resolve('bin/run.js')
+import {ligo} from './run.js'
 
 beforeAll(() => {
   if (!fs.existsSync('dist/commands/bench.js')) throw new Error('dist/ is missing: run `npm run build` before the CLI tests')
@@ -19,9 +17,8 @@ beforeAll(() => {
 describe('ligo bench', () => {
   it('measures a tiny shape and returns the documented --json report', () => {
     const cwd = tmpDir('ligo-bench-')
-    const r = spawnSync(process.execPath, [BIN, 'bench', '--layers', '1', '--d-model', '32', '--heads', '2', '--seq', '16', '--batch', '2',
-      '--steps', '2', '--json'], {encoding: 'utf8', cwd, env: {...process.env, CI: 'true'}, timeout: 180_000})
-    expect(r.status, r.stderr + r.stdout).toBe(0)
+    const r = ligo(['bench', '--layers', '1', '--d-model', '32', '--heads', '2', '--seq', '16', '--batch', '2', '--steps', '2', '--json'], {cwd})
+    expect(r.code, r.stderr + r.stdout).toBe(0)
     const out = JSON.parse(r.stdout)
 
     expect(out.presets).toHaveLength(1)
@@ -59,9 +56,8 @@ describe('ligo bench', () => {
   })
 
   it('rejects heads that do not divide the width', () => {
-    const r = spawnSync(process.execPath, [BIN, 'bench', '--d-model', '30', '--heads', '4', '--json'],
-      {encoding: 'utf8', cwd: tmpDir('ligo-bench-'), env: {...process.env, CI: 'true'}, timeout: 60_000})
-    expect(r.status).toBe(2)
+    const r = ligo(['bench', '--d-model', '30', '--heads', '4', '--json'], {cwd: tmpDir('ligo-bench-')})
+    expect(r.code).toBe(2)
     expect(r.stdout + r.stderr).toMatch(/--heads 4 must divide --d-model 30/)
   })
 })

@@ -4,7 +4,6 @@
  * export → import identity for every family; HF → ligo → HF identity of the tensors; sharded and F16/BF16
  * input; refusals; tokenizer.json carried through; HF directories read directly by loadCheckpoint; the CLI.
  */
-import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
@@ -22,6 +21,7 @@ import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/
 import {initWeights} from '../../src/model/init.js'
 import {grow} from '../../src/ligo/grow.js'
 import {tmpDir, useCpu} from '../helpers.js'
+import {ligo as run} from '../cli/run.js'
 import {formulaTensors} from './golden.js'
 
 beforeAll(useCpu)
@@ -392,8 +392,7 @@ describe('refusals', () => {
 })
 
 describe('ligo import / export (CLI)', () => {
-  const BIN = path.resolve('bin/run.js')
-  const ligo = (args: string[]) => spawnSync(process.execPath, [BIN, ...args, '--json'], {encoding: 'utf8', env: {...process.env, CI: 'true'}, timeout: 120_000})
+  const ligo = (args: string[]) => run([...args, '--json'])
 
   it('imports, describes, exports and re-imports a model, with exit code 2 and a message on bad input', () => {
     if (!fs.existsSync('dist/commands/import.js')) throw new Error('dist/ is missing: run `npm run build` before this test')
@@ -401,21 +400,21 @@ describe('ligo import / export (CLI)', () => {
     const hfDir = writeHf(tmpDir(), cfg, randomGpt2(cfg, 7))
     const root = tmpDir()
     const imp = ligo(['import', hfDir, '-o', path.join(root, 'ck')])
-    expect(imp.status, imp.stderr + imp.stdout).toBe(0)
+    expect(imp.code, imp.stderr + imp.stdout).toBe(0)
     expect(JSON.parse(imp.stdout)).toMatchObject({model: {family: 'gpt2', tie_embeddings: false}, dtypes: ['F32'], tokenizer: 'none'})
     const info = ligo(['info', hfDir])
-    expect(info.status, info.stderr).toBe(0)
+    expect(info.code, info.stderr).toBe(0)
     expect(JSON.parse(info.stdout).params).toBe(JSON.parse(imp.stdout).params)
     const exp = ligo(['export', path.join(root, 'ck'), '--format', 'hf', '--dtype', 'f16', '-o', path.join(root, 'hf')])
-    expect(exp.status, exp.stderr + exp.stdout).toBe(0)
+    expect(exp.code, exp.stderr + exp.stdout).toBe(0)
     expect(JSON.parse(exp.stdout)).toMatchObject({architecture: 'GPT2LMHeadModel', dtype: 'F16', tied: false})
     expect(readSafetensors(path.join(root, 'hf', 'model.safetensors')).tensors.get('lm_head.weight')?.dtype).toBe('F16')
     const again = ligo(['export', path.join(root, 'ck'), '-o', path.join(root, 'hf')])
-    expect(again.status).toBe(2)
+    expect(again.code).toBe(2)
     expect(again.stdout + again.stderr).toMatch(/already exists/)
     fs.writeFileSync(path.join(hfDir, 'config.json'), JSON.stringify({model_type: 't5'}))
     const bad = ligo(['import', hfDir, '-o', path.join(root, 'ck2')])
-    expect(bad.status).toBe(2)
+    expect(bad.code).toBe(2)
     expect(JSON.parse(bad.stdout).error.message).toMatch(/config\.json: model_type "t5" \(architectures null\) is not supported: ligo reads gpt2/)
   })
 })
