@@ -33,6 +33,26 @@ function rank1(r: number[], c: number[]): Mat {
   return r.map((ri) => c.map((cj) => (ri * cj) / total))
 }
 
+/**
+ * u = g / √V̂ per matrix, updating the second-moment statistics in `s` with decay b2: row and column sums of
+ * g² + ε1 and V̂ = rank1(r, c) when factored, else the full V. Shared by both references (the same equation).
+ */
+function scaledByRms(factored: boolean, grad: Mat[], s: {r: number[][]; c: number[][]; v: Mat[]}, b2: number, eps1: number): Mat[] {
+  return grad.map((g, k) => {
+    const sq = map(g, (x) => x * x + eps1)
+    let v: Mat
+    if (factored) {
+      s.r[k] = rowSums(sq).map((x, i) => b2 * s.r[k][i] + (1 - b2) * x)
+      s.c[k] = colSums(sq).map((x, j) => b2 * s.c[k][j] + (1 - b2) * x)
+      v = rank1(s.r[k], s.c[k])
+    } else {
+      s.v[k] = map(sq, (x, i, j) => b2 * s.v[k][i][j] + (1 - b2) * x)
+      v = s.v[k]
+    }
+    return map(g, (x, i, j) => x / Math.sqrt(v[i][j]))
+  })
+}
+
 export interface CameHyper {
   beta1: number
   beta2: number
@@ -74,20 +94,7 @@ export class CameRef {
       }
       this.state.set(t.name, s)
     }
-    // u = g / √v, per matrix
-    const u = grad.map((g, k) => {
-      const sq = map(g, (x) => x * x + h.eps1)
-      let v: Mat
-      if (t.factored) {
-        s.r[k] = rowSums(sq).map((x, i) => h.beta2 * s.r[k][i] + (1 - h.beta2) * x)
-        s.c[k] = colSums(sq).map((x, j) => h.beta2 * s.c[k][j] + (1 - h.beta2) * x)
-        v = rank1(s.r[k], s.c[k])
-      } else {
-        s.v[k] = map(sq, (x, i, j) => h.beta2 * s.v[k][i][j] + (1 - h.beta2) * x)
-        v = s.v[k]
-      }
-      return map(g, (x, i, j) => x / Math.sqrt(v[i][j]))
-    })
+    const u = scaledByRms(t.factored, grad, s, h.beta2, h.eps1)
     const clip = Math.max(1, rmsOf(u) / h.d)
     const eta = lr * t.mult
     for (let k = 0; k < grad.length; k++) {
@@ -147,19 +154,7 @@ export class AdafactorRef {
       this.state.set(t.name, s)
     }
     const b2 = Math.min(h.beta2, 1 - this.t ** h.decayRate)
-    const u = grad.map((g, k) => {
-      const sq = map(g, (x) => x * x + h.eps1)
-      let v: Mat
-      if (t.factored) {
-        s.r[k] = rowSums(sq).map((x, i) => b2 * s.r[k][i] + (1 - b2) * x)
-        s.c[k] = colSums(sq).map((x, j) => b2 * s.c[k][j] + (1 - b2) * x)
-        v = rank1(s.r[k], s.c[k])
-      } else {
-        s.v[k] = map(sq, (x, i, j) => b2 * s.v[k][i][j] + (1 - b2) * x)
-        v = s.v[k]
-      }
-      return map(g, (x, i, j) => x / Math.sqrt(v[i][j]))
-    })
+    const u = scaledByRms(t.factored, grad, s, b2, h.eps1)
     const clip = Math.max(1, rmsOf(u) / h.d)
     const eta = lr * t.mult
     const alpha = h.scaleParameter ? eta * Math.max(h.eps2, rmsOf(t.theta)) : eta
