@@ -9,6 +9,11 @@
  * score (q·kᵀ) and mix (p·v) products over the full T×T score matrix (2·2·T·A per token and layer forward, ×3
  * for forward + backward), not halved for the causal mask — the same convention as PaLM's and nanoGPT's MFU.
  * Forward-only work (evaluation) is one third of this.
+ *
+ * These are model FLOPs (PaLM's MFU convention): the work the architecture needs, not what the run executed.
+ * Reversible blocks (model.reversible) recompute each block's forward during the backward pass, about one third
+ * more block work executed, and LSH attention scores fewer than T×T pairs; neither changes the count, so runs
+ * that differ only in those memory savers are charged alike.
  */
 import type {ModelConfig} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
