@@ -129,7 +129,6 @@ export class Adafactor extends StatefulOptimizer {
       }
     }
   }
-
 }
 
 /** θ ← θ·decay − k·g·a_i·b_j (beta1 = 0), or m ← β1·m + (1−β1)·k·g·a_i·b_j ; θ ← θ·decay − m. */

@@ -145,5 +145,4 @@ export class CAME extends StatefulOptimizer {
       }
     }
   }
-
 }

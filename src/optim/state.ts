@@ -10,11 +10,9 @@ import type {Optimizer, OptimizerKind, Tensors} from './index.js'
 export class StateSet {
   private readonly map: Tensors = new Map()
 
-  /** A zero-filled state tensor of n floats; returns it. */
-  add(slot: string, name: string, n: number): Float32Array {
-    const t = new Float32Array(n)
-    this.map.set(`${slot}.${name}`, t)
-    return t
+  /** A zero-filled state tensor of n floats. */
+  add(slot: string, name: string, n: number): void {
+    this.map.set(`${slot}.${name}`, new Float32Array(n))
   }
 
   get(slot: string, name: string): Float32Array {
