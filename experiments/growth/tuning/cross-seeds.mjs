@@ -3,12 +3,14 @@
 // out-s{3..6}/run-random (tuning/README.md):  node tuning/cross-seeds.mjs > tuning/cross-seeds.md
 import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
 
 const LIGO = new URL('../../../bin/run.js', import.meta.url).pathname
 const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero']
 const SCRATCH = [['1', 'out-g1/run-random'], ['2', 'out-g2/run-random'], ...[3, 4, 5, 6].map((s) => [`${s}`, `out-s${s}/run-random`])]
 const GROWN = ['1', '2']
-const out = fs.mkdtempSync('/tmp/ligo-cross-')
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ligo-cross-')) // the plots of each pair; removed at the end
 
 const saved = {} // method → scratch seed → [grown seed 1, grown seed 2]
 const finals = {}
@@ -23,6 +25,7 @@ for (const [s, scratch] of SCRATCH) {
     }
   }
 }
+fs.rmSync(out, {recursive: true, force: true})
 const pct = (x) => (x === null ? 'not reached' : `${(100 * x).toFixed(1)}%`)
 const seeds = SCRATCH.map(([s]) => s)
 console.log(`| method | ${seeds.map((s) => `vs scratch seed ${s} (${finals[s].toFixed(4)})`).join(' | ')} | mean of ${2 * seeds.length} |`)
