@@ -5,6 +5,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {ensureOutputDir} from '../checkpoints/atomic.js'
 import {InputError} from '../errors.js'
+import {BUDGET_ACCOUNTING, mergeBudgets} from '../report/budgets.js'
 import {ACCOUNTING, type Comparison, type SmallCost, compareCharts, compareRuns, loadRun, loadSmall, markdownTable, writeComparison} from '../report/compare.js'
 
 export interface CompareOutput extends Comparison {
@@ -19,12 +20,15 @@ export default class Compare extends BaseCommand {
   static description = `Reads each RUN's metrics.jsonl (its validation points) and provenance. A run is labelled by the growth method of the checkpoint it started from (ligo, stack, interleave, net2net, zero, random), else by its directory name (--label NAME=RUN overrides). Runs sharing a label are told apart by directory name, or with --seeds grouped as seeds of one method.
 Writes OUT/loss_vs_flops.svg/.png, OUT/loss_vs_time.svg/.png (validation loss against charged FLOPs / seconds, one line per run, target as a dashed rule), OUT/table.md and OUT/compare.json (everything, also printed by --json).
 
-Accounting: ${ACCOUNTING}`
+Accounting: ${ACCOUNTING}
+
+${BUDGET_ACCOUNTING}`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> runs/t-ligo runs/t-stack runs/t-net2net runs/t-random --small runs/small -o report',
     '<%= config.bin %> <%= command.id %> runs/t-* runs/scratch --baseline scratch -o report --log-x',
     '<%= config.bin %> <%= command.id %> seed*/t-ligo seed*/t-random --seeds -o report --json | jq .methods[].summary.flops_saved',
+    '<%= config.bin %> <%= command.id %> t-random t-ligo budget/t-ligo-* --budgets -o report-budget',
   ]
 
   static strict = false
@@ -34,6 +38,7 @@ Accounting: ${ACCOUNTING}`
     baseline: Flags.string({description: "the baseline's label or run directory (default: the run labelled 'random', else the only from-scratch run)"}),
     small: Flags.string({description: "the small model's run directory, whose pretraining FLOPs/time the \"incl. small\" columns add (default: each grown checkpoint's grown_from)"}),
     seeds: Flags.boolean({default: false, description: 'group runs with the same label as seeds; report mean and min–max'}),
+    budgets: Flags.boolean({default: false, description: 'runs with the same label and training seed are one method trained to different budgets (--steps): compare their final losses (budget-matched)'}),
     label: Flags.string({multiple: true, description: 'NAME=RUN: label RUN as NAME (repeatable)'}),
     'log-x': Flags.boolean({default: false, description: 'log-scale x axes'}),
     force: Flags.boolean({default: false, description: 'write into a non-empty output directory'}),
@@ -45,8 +50,9 @@ Accounting: ${ACCOUNTING}`
     if (dirs.length < 2) throw new InputError('give at least two run directories: the baseline and a method to compare with it')
     const labels = parseLabels(flags.label ?? [], dirs)
     const small = flags.small ? loadSmall(flags.small, 'flag') : undefined
-    const runs = dirs.map((d) => loadRun(d, {small, label: labels.get(path.resolve(d))}))
-    const c = compareRuns(runs, {baseline: flags.baseline, seeds: flags.seeds})
+    const loaded = dirs.map((d) => loadRun(d, {small, label: labels.get(path.resolve(d))}))
+    const runs = flags.budgets ? mergeBudgets(loaded) : loaded
+    const c = compareRuns(runs, {baseline: flags.baseline, seeds: flags.seeds, budgets: flags.budgets})
     ensureOutputDir(flags.out, {force: flags.force})
     const charts = await compareCharts(c, {logX: flags['log-x']})
     const smalls = [...new Map(runs.filter((r) => r.small).map((r) => [path.resolve(r.small!.dir), r.small!])).values()]

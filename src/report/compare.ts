@@ -35,7 +35,7 @@
  * - Seeds (`--seeds`): runs with the same label are seeds of one method. A run's seed key is its parent
  *   directory's name when those differ within the label (seed1/run-ligo, seed2/run-ligo), else its training seed
  *   (run.json), else its position. Each seed is measured against the baseline run with the same key (or the only
- *   baseline run, when there is one); the table reports the mean and the min–max over seeds of each number,
+ *   baseline run, when there is one; else the one with the same training seed); the table reports the mean and the min–max over seeds of each number,
  *   over the seeds that reached the target for the to-target numbers. Charts draw one line per run (colour =
  *   method, one line per seed).
  */
@@ -49,9 +49,10 @@ import {writeFileAtomic} from '../checkpoints/atomic.js'
 import {readMeta, resolveCheckpointDir} from '../checkpoints/checkpoint.js'
 import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
+import {BUDGET_ACCOUNTING} from './budgets.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
 
-export const ACCOUNTING = `Charged FLOPs at a validation point = the run's own training FLOPs (metrics.jsonl flops) + the operator-learning FLOPs of the grown checkpoint it started from (provenance.growth.flops; 0 for stack/interleave/net2net/zero/random and for runs not started from a grown checkpoint). Charged time = the run's elapsed_s (evaluation included) + provenance.growth.elapsed_s when recorded. The small model's pretraining (trainer.json of --small, else of each grown checkpoint's provenance.grown_from) is added only in the "incl. small" columns, and only for runs grown from it (all methods but random and scratch). Target = the baseline's final validation loss. FLOPs/time to target = first crossing of val_loss ≤ target, linearly interpolated in FLOPs (time: same fraction) between the two surrounding validation points; the first point itself when it already crosses (an upper bound). % saved = 1 − method / baseline (incl. small: (method + small) / (baseline + small if the baseline used it)). Val loss at scratch budget = the run's validation curve interpolated at the baseline's final charged FLOPs (null outside the run's range). With --seeds, runs sharing a label are seeds (keyed by parent directory name, else training seed), each measured against the baseline of the same key; the table shows mean [min–max].`
+export const ACCOUNTING = `Charged FLOPs at a validation point = the run's own training FLOPs (metrics.jsonl flops) + the operator-learning FLOPs of the grown checkpoint it started from (provenance.growth.flops; 0 for stack/interleave/net2net/zero/random and for runs not started from a grown checkpoint). Charged time = the run's elapsed_s (evaluation included) + provenance.growth.elapsed_s when recorded. The small model's pretraining (trainer.json of --small, else of each grown checkpoint's provenance.grown_from) is added only in the "incl. small" columns, and only for runs grown from it (all methods but random and scratch). Target = the baseline's final validation loss. FLOPs/time to target = first crossing of val_loss ≤ target, linearly interpolated in FLOPs (time: same fraction) between the two surrounding validation points; the first point itself when it already crosses (an upper bound). % saved = 1 − method / baseline (incl. small: (method + small) / (baseline + small if the baseline used it)). Val loss at scratch budget = the run's validation curve interpolated at the baseline's final charged FLOPs (null outside the run's range). With --seeds, runs sharing a label are seeds (keyed by parent directory name, else training seed), each measured against the baseline of the same key (else of the same training seed); the table shows mean [min–max].`
 
 export type RunKind = 'grown' | 'random' | 'scratch' | 'other'
 
@@ -174,6 +175,8 @@ export interface Comparison {
   baseline: {label: string; dirs: string[]; target_loss: Stat; budget_flops: Stat}
   accounting: string
   seeds: boolean
+  /** The runs are budget curves (see budgets.ts): each point is one run's final loss at its own budget. */
+  budgets: boolean
   methods: MethodResult[]
   runs: (Omit<RunData, 'label'> & {label: string; seed: string; charged: {step: number; flops: number; elapsed_s: number; val_loss: number}[]})[]
   notes: string[]
@@ -184,6 +187,8 @@ export interface CompareOptions {
   baseline?: string
   /** Group runs with the same label as seeds of one method. */
   seeds?: boolean
+  /** The runs were merged by `mergeBudgets`: recorded, and explained in the table and charts. */
+  budgets?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -431,7 +436,9 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
   const baseByKey = new Map(baseRuns.map((r) => [seedKeys.get(r)!, r]))
   const baseFor = (r: RunData): RunData => {
     if (baseRuns.length === 1) return baseRuns[0]
-    const b = baseByKey.get(seedKeys.get(r)!)
+    // by seed key, else (keys made differently, e.g. runs in one directory vs per-seed ones) by training seed
+    const bySeed = baseRuns.filter((x) => r.train_seed !== undefined && x.train_seed === r.train_seed)
+    const b = baseByKey.get(seedKeys.get(r)!) ?? (bySeed.length === 1 ? bySeed[0] : undefined)
     if (!b)
       throw new InputError(`${r.dir}: no baseline run for seed '${seedKeys.get(r)}' (the baseline '${baselineLabel}' has seeds ${[...baseByKey.keys()].join(', ')}); name seed directories alike (seed1/run-ligo, seed1/run-random)`)
     return b
@@ -525,8 +532,9 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
       target_loss: stat([...baseInfo.values()].map((i) => i.target))!,
       budget_flops: stat([...baseInfo.values()].map((i) => i.budget))!,
     },
-    accounting: ACCOUNTING,
+    accounting: opts.budgets ? `${ACCOUNTING} ${BUDGET_ACCOUNTING}` : ACCOUNTING,
     seeds: Boolean(opts.seeds),
+    budgets: Boolean(opts.budgets),
     methods,
     runs: runs.map((r) => ({...r, seed: seedKeys.get(r)!, charged: chargedCurve(r).map((p) => ({step: p.step, flops: p.x, elapsed_s: p.t, val_loss: p.loss}))})),
     notes: [...new Set(notes)],
@@ -635,8 +643,11 @@ export function markdownTable(c: Comparison): string {
   const line = (cells: string[]) => `| ${cells.map(esc).join(' | ')} |`
   const t = c.baseline.target_loss
   const b = c.baseline.budget_flops
+  const budgets = c.budgets
+    ? ' Budget-matched: each method was trained to several budgets with the same schedule; "to target" is the smallest budget whose final val loss reaches the target, interpolated between the two budgets around it (≤/≥: already its smallest budget); "final val loss" is its longest budget\'s.'
+    : ' ≤/≥: reached at the first validation point (evaluate more often for a sharper number).'
   return [
-    `Target: ${c.baseline.label}'s final val loss ${show(t, loss)}; scratch budget ${show(b, (n) => si(n, 'FLOP'))}. FLOPs and time include operator learning; "incl. small" adds the small model's pretraining. ≤/≥: reached at the first validation point (evaluate more often for a sharper number).`,
+    `Target: ${c.baseline.label}'s final val loss ${show(t, loss)}; scratch budget ${show(b, (n) => si(n, 'FLOP'))}. FLOPs and time include operator learning; "incl. small" adds the small model's pretraining.${budgets}`,
     '',
     line(head),
     line(head.map((h, i) => (i === 0 ? '---' : '---:'))),
@@ -655,11 +666,12 @@ export async function compareCharts(c: Comparison, opts: {logX?: boolean} = {}):
   const data: Row[] = c.runs.flatMap((r) => r.charged.map((p) => ({method: r.label, run: `${r.label} ${r.seed}`, seed: r.seed, step: p.step, flops: p.flops, time_s: p.elapsed_s, val_loss: p.val_loss})))
   const targets = [...new Set(c.methods.find((m) => m.is_baseline)!.runs.map((r) => r.target_loss))]
   const width = 480
+  const what = c.budgets ? 'final validation loss of each training budget' : 'validation loss'
   const make = async (x: {field: string; title: string}, title: string, xFormat?: string): Promise<Chart> => {
     const base = lineChartSpec({
       title,
       x: {...x, scale: opts.logX ? 'log' : 'linear', zero: true},
-      y: {field: 'val_loss', title: 'validation loss (nats/token)'},
+      y: {field: 'val_loss', title: `${c.budgets ? 'final ' : ''}validation loss (nats/token)`},
       series: 'method',
       seriesTitle: 'method',
       data,
@@ -671,8 +683,8 @@ export async function compareCharts(c: Comparison, opts: {logX?: boolean} = {}):
     return {svg, png: svgToPng(svg, 2), spec}
   }
   return {
-    flops: await make({field: 'flops', title: 'FLOPs (training + operator learning)'}, `validation loss vs FLOPs (target: ${c.baseline.label} final)`, '~s'),
-    time: await make({field: 'time_s', title: 'wall-clock seconds (training + operator learning)'}, `validation loss vs wall-clock (target: ${c.baseline.label} final)`),
+    flops: await make({field: 'flops', title: `${c.budgets ? 'budget: ' : ''}FLOPs (training + operator learning)`}, `${what} vs FLOPs (target: ${c.baseline.label} final)`, '~s'),
+    time: await make({field: 'time_s', title: `${c.budgets ? 'budget: ' : ''}wall-clock seconds (training + operator learning)`}, `${what} vs wall-clock (target: ${c.baseline.label} final)`),
   }
 }
 

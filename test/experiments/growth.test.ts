@@ -1,6 +1,7 @@
 /**
  * Smoke test of the headline experiment: `make -C experiments/growth SMALL=1` runs the whole pipeline (prepare,
- * pretrain, grow by every method, train, compare) at toy sizes and must produce the report.
+ * pretrain, grow by every method, train, compare; then every grown method again at a shorter budget and the
+ * budget-matched compare) at toy sizes and must produce both reports.
  */
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
@@ -23,5 +24,10 @@ describe.skipIf(!hasMake)('experiments/growth SMALL=1', () => {
     for (const m of ['random', 'ligo', 'stack', 'interleave', 'net2net', 'zero']) expect(text).toContain(`"${m}"`)
     expect(fs.readFileSync(path.join(out, 'report', 'table.md'), 'utf8')).toMatch(/\| method \|/)
     expect(fs.readFileSync(path.join(out, 'report', 'loss_vs_flops.png')).subarray(1, 4).toString()).toBe('PNG')
+    const budget = JSON.parse(fs.readFileSync(path.join(out, 'report-budget', 'compare.json'), 'utf8'))
+    expect(budget.budgets).toBe(true)
+    const ligo = budget.runs.find((r: {label: string}) => r.label === 'ligo')
+    expect(ligo.budgets.map((b: {steps: number}) => b.steps)).toEqual([60, 120]) // SMALL's budget, then the full run
+    expect(fs.readFileSync(path.join(out, 'report-budget', 'table.md'), 'utf8')).toContain('Budget-matched')
   }, 600_000)
 })
