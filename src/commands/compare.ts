@@ -5,8 +5,8 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base.js'
 import {ensureOutputDir} from '../checkpoints/atomic.js'
 import {InputError} from '../errors.js'
-import {BUDGET_ACCOUNTING, mergeBudgets} from '../report/budgets.js'
-import {ACCOUNTING, type Comparison, type SmallCost, compareCharts, compareRuns, loadRun, loadSmall, markdownTable, writeComparison} from '../report/compare.js'
+import {mergeBudgets} from '../report/budgets.js'
+import {ACCOUNTING, BUDGET_ACCOUNTING, type Comparison, type SmallCost, compareCharts, compareRuns, loadRun, loadSmall, markdownTable, writeComparison} from '../report/compare.js'
 
 export interface CompareOutput extends Comparison {
   out: string
@@ -17,7 +17,7 @@ export interface CompareOutput extends Comparison {
 
 export default class Compare extends BaseCommand {
   static summary = 'Compare runs trained from grown checkpoints against a from-scratch baseline: FLOPs and time to reach its loss.'
-  static description = `Reads each RUN's metrics.jsonl (its validation points) and provenance. A run is labelled by the growth method of the checkpoint it started from (ligo, stack, interleave, net2net, zero, random), else by its directory name (--label NAME=RUN overrides). Runs sharing a label are told apart by directory name, or with --seeds grouped as seeds of one method.
+  static description = `Reads each RUN's metrics.jsonl (its validation points) and provenance. A run is labelled by the growth method of the checkpoint it started from (ligo, stack, interleave, net2net, zero, random), else by its directory name (--label NAME=RUN overrides). Runs sharing a label are told apart by directory name, or with --seeds grouped as seeds of one method; with --budgets, those that also share a training seed are merged into one curve of final losses, one point per budget.
 Writes OUT/loss_vs_flops.svg/.png, OUT/loss_vs_time.svg/.png (validation loss against charged FLOPs / seconds, one line per run, target as a dashed rule), OUT/table.md and OUT/compare.json (everything, also printed by --json).
 
 Accounting: ${ACCOUNTING}

@@ -18,9 +18,7 @@
 import * as path from 'node:path'
 
 import {InputError} from '../errors.js'
-import type {RunData, ValPoint} from './compare.js'
-
-export const BUDGET_ACCOUNTING = `With --budgets, runs sharing a label and a training seed are one method trained to different budgets (ligo train --steps B, the same schedule otherwise); the method's curve is each run's final validation loss against its charged FLOPs (time), so FLOPs to target is the smallest budget that reaches the target, linearly interpolated between the two budgets around it. A run's final validation point must be its last step.`
+import {type RunData, type ValPoint, singlePointNote} from './compare.js'
 
 export interface BudgetPoint {
   dir: string
@@ -62,7 +60,7 @@ export function mergeBudgets(runs: readonly RunData[]): BudgetRun[] {
       return {dir: r.dir, steps: p.step, flops: p.flops, elapsed_s: p.elapsed_s, val_loss: p.val_loss}
     })
     const points: ValPoint[] = sorted.map((r) => r.points.at(-1)!)
-    const notes = [...new Set(g.flatMap((r) => r.notes.filter((n) => !n.includes('only one validation point'))))]
+    const notes = [...new Set(g.flatMap((r) => r.notes.filter((n) => n !== singlePointNote(r.dir, r.points[0].step))))]
     return {...longest, points, notes, budgets}
   })
 }

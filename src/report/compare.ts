@@ -49,10 +49,12 @@ import {writeFileAtomic} from '../checkpoints/atomic.js'
 import {readMeta, resolveCheckpointDir} from '../checkpoints/checkpoint.js'
 import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
-import {BUDGET_ACCOUNTING} from './budgets.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
 
 export const ACCOUNTING = `Charged FLOPs at a validation point = the run's own training FLOPs (metrics.jsonl flops) + the operator-learning FLOPs of the grown checkpoint it started from (provenance.growth.flops; 0 for stack/interleave/net2net/zero/random and for runs not started from a grown checkpoint). Charged time = the run's elapsed_s (evaluation included) + provenance.growth.elapsed_s when recorded. The small model's pretraining (trainer.json of --small, else of each grown checkpoint's provenance.grown_from) is added only in the "incl. small" columns, and only for runs grown from it (all methods but random and scratch). Target = the baseline's final validation loss. FLOPs/time to target = first crossing of val_loss ≤ target, linearly interpolated in FLOPs (time: same fraction) between the two surrounding validation points; the first point itself when it already crosses (an upper bound). % saved = 1 − method / baseline (incl. small: (method + small) / (baseline + small if the baseline used it)). Val loss at scratch budget = the run's validation curve interpolated at the baseline's final charged FLOPs (null outside the run's range). With --seeds, runs sharing a label are seeds (keyed by parent directory name, else training seed), each measured against the baseline of the same key (else of the same training seed); the table shows mean [min–max].`
+
+/** The budget-matched reading (`--budgets`, budgets.ts `mergeBudgets`), appended to ACCOUNTING when used. */
+export const BUDGET_ACCOUNTING = `With --budgets, runs sharing a label and a training seed are one method trained to different budgets (ligo train --steps B, the same schedule otherwise); the method's curve is each run's final validation loss against its charged FLOPs (time), so FLOPs to target is the smallest budget that reaches the target, linearly interpolated between the two budgets around it. A run's final validation point must be its last step.`
 
 export type RunKind = 'grown' | 'random' | 'scratch' | 'other'
 
@@ -246,6 +248,10 @@ export interface RunParts {
   notes?: string[]
 }
 
+/** The note on a run with one validation point (expected of budget runs, which `mergeBudgets` drops it from). */
+export const singlePointNote = (dir: string, step: number) =>
+  `${dir}: only one validation point (step ${step}); train with --eval-every N for a curve to interpolate`
+
 /** Builds a run from its parsed files; throws InputError when it has no validation point. */
 export function runFromParts(p: RunParts): RunData {
   if (p.rows.length === 0) throw new InputError(`${p.metricsFile}: no metrics rows; the run has not logged a step yet`)
@@ -262,7 +268,7 @@ export function runFromParts(p: RunParts): RunData {
   const growthElapsed = typeof growth.elapsed_s === 'number' && Number.isFinite(growth.elapsed_s) ? growth.elapsed_s : undefined
   if (kind === 'grown' && growthFlops > 0 && growthElapsed === undefined)
     notes.push(`${p.dir}: the grown checkpoint does not record how long operator learning took; its wall-clock is not charged`)
-  if (points.length === 1) notes.push(`${p.dir}: only one validation point (step ${points[0].step}); train with --eval-every N for a curve to interpolate`)
+  if (points.length === 1) notes.push(singlePointNote(p.dir, points[0].step))
   const last = p.rows.reduce((a, b) => (b.step > a.step ? b : a))
   const grownFrom = typeof p.initProvenance?.grown_from === 'string' ? p.initProvenance.grown_from : undefined
   return {
