@@ -10,12 +10,12 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {writeSafetensors} from '../../src/checkpoints/safetensors.js'
 import {Rng} from '../../src/data/rng.js'
-import {fromHfConfig, mapping, readHfDir} from '../../src/model/hf.js'
-import {type LlamaConfig, type ModelConfig, forward, lossOf, modelConfig, schemaOf} from '../../src/model/index.js'
+import {readHfDir} from '../../src/model/hf.js'
+import {type LlamaConfig, forward, lossOf, modelConfig, schemaOf} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
 import {countParams} from '../../src/model/schema.js'
 import {TINY_MODEL, firstAndLastLoss, tmpDir, useCpu} from '../helpers.js'
-import {formulaTensors} from './golden.js'
+import {goldenLogitError} from './golden.js'
 import {checkGradients, perturbed} from './gradcheck.js'
 
 beforeAll(useCpu)
@@ -218,18 +218,8 @@ describe('llama training', () => {
 })
 
 // ---------------------------------------------------------------------------------------------------------
-// Parity with transformers itself. The golden logits below were computed once by transformers 5.17.0 (torch
-// 2.11, float32) for a LlamaForCausalLM whose every tensor was set by `formula` under its HF name (tied copies left to
-// transformers), on GOLDEN_IDS; columns GOLDEN_COLS. The Python side, in full:
-//   for k, v in model.state_dict().items():   # skipping tied lm_head / decoder entries
-//       i = torch.arange(v.numel(), dtype=torch.float64); s = torch.sin(0.91 * i + 0.37 * sum(map(ord, k)))
-//       norm = v.dim() == 1 and k.endswith('weight') and ('norm' in k.lower() or 'ln_' in k.lower())
-//       new[k] = ((1 + 0.2 * s) if norm else (0.1 * s if v.dim() == 1 else 0.4 * s)).float().reshape(v.shape)
-//   model.load_state_dict(new, strict=False); logits = model(input_ids=torch.tensor([GOLDEN_IDS])).logits[0]
-
-const GOLDEN_IDS = [3, 17, 42, 8, 29, 0, 55, 11, 31, 7, 98, 64]
-const GOLDEN_COLS = [0, 7, 50, 98]
-
+// Parity with transformers itself: golden logits of a LlamaForCausalLM computed once by transformers 5.17.0 (torch 2.11,
+// float32) from the tensors golden.ts's formula sets, on GOLDEN_IDS, columns GOLDEN_COLS (golden.ts has the Python side).
 const GOLDEN_CONFIG = {architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 99, hidden_size: 32, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 24, rms_norm_eps: 1e-5, rope_theta: 500, tie_word_embeddings: false}
 const GOLDEN_LOGITS = [
   [0.5811507, -0.3488477, -0.6163306, 0.7220538],
@@ -248,17 +238,6 @@ const GOLDEN_LOGITS = [
 
 describe('parity with transformers', () => {
   it('gives the logits LlamaForCausalLM gives (transformers 5.17.0, golden values)', () => {
-    const dir = tmpDir()
-    const c = fromHfConfig(GOLDEN_CONFIG, 'config.json')
-    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(GOLDEN_CONFIG))
-    writeSafetensors(path.join(dir, 'model.safetensors'), formulaTensors(c), {metadata: {format: 'pt'}})
-    const m = readHfDir(dir)
-    const logits = tf.tidy(() => {
-      const p = new Map(schemaOf(m.config).map((s) => [s.name, tf.tensor(m.weights.get(s.name)!, s.shape)]))
-      return forward(m.config, p, Int32Array.from(GOLDEN_IDS), 1, GOLDEN_IDS.length).arraySync()
-    })
-    let worst = 0
-    GOLDEN_LOGITS.forEach((row, t) => row.forEach((want, j) => (worst = Math.max(worst, Math.abs(logits[t][GOLDEN_COLS[j]] - want)))))
-    expect(worst).toBeLessThan(1e-4)
+    expect(goldenLogitError(GOLDEN_CONFIG, GOLDEN_LOGITS)).toBeLessThan(1e-4)
   })
 })
