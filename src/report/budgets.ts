@@ -20,16 +20,9 @@ import * as path from 'node:path'
 import {InputError} from '../errors.js'
 import {type RunData, type ValPoint, singlePointNote} from './compare.js'
 
-export interface BudgetPoint {
-  dir: string
-  steps: number
-  flops: number
-  elapsed_s: number
-  val_loss: number
-}
-
-/** A merged run: its points are the final validation points of its budget runs, in FLOPs order. */
-export type BudgetRun = RunData & {budgets: BudgetPoint[]}
+/** A merged run: its points are the final validation points of its budget runs, in FLOPs order; `budgets` names
+ * the run behind each point. */
+export type BudgetRun = RunData & {budgets: {dir: string; steps: number}[]}
 
 /** Merges budget variants (same label and training seed) into one run whose curve is their final losses. */
 export function mergeBudgets(runs: readonly RunData[]): BudgetRun[] {
@@ -55,10 +48,7 @@ export function mergeBudgets(runs: readonly RunData[]): BudgetRun[] {
     }
     const sorted = [...g].sort((a, b) => a.last.flops - b.last.flops)
     const longest = sorted.at(-1)!
-    const budgets: BudgetPoint[] = sorted.map((r) => {
-      const p = r.points.at(-1)!
-      return {dir: r.dir, steps: p.step, flops: p.flops, elapsed_s: p.elapsed_s, val_loss: p.val_loss}
-    })
+    const budgets = sorted.map((r) => ({dir: r.dir, steps: r.last.step}))
     const points: ValPoint[] = sorted.map((r) => r.points.at(-1)!)
     const notes = [...new Set(g.flatMap((r) => r.notes.filter((n) => n !== singlePointNote(r.dir, r.points[0].step))))]
     return {...longest, points, notes, budgets}
