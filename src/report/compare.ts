@@ -34,8 +34,9 @@
  *   FLOPs; null when that budget lies before the run's first or after its last validation point.
  * - Seeds (`--seeds`): runs with the same label are seeds of one method. A run's seed key is its parent
  *   directory's name when those differ within the label (seed1/run-ligo, seed2/run-ligo), else its training seed
- *   (run.json), else its position. Each seed is measured against the baseline run with the same key (or the only
- *   baseline run, when there is one; else the one with the same training seed); the table reports the mean and the min–max over seeds of each number,
+ *   (run.json), else its position — one scheme for all labels: training seeds as soon as parent directories do not
+ *   tell some label's runs apart. Each seed is measured against the baseline run with the same key (or the only
+ *   baseline run, when there is one); the table reports the mean and the min–max over seeds of each number,
  *   over the seeds that reached the target for the to-target numbers. Charts draw one line per run (colour =
  *   method, one line per seed).
  */
@@ -51,7 +52,7 @@ import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
 
-export const ACCOUNTING = `Charged FLOPs at a validation point = the run's own training FLOPs (metrics.jsonl flops) + the operator-learning FLOPs of the grown checkpoint it started from (provenance.growth.flops; 0 for stack/interleave/net2net/zero/random and for runs not started from a grown checkpoint). Charged time = the run's elapsed_s (evaluation included) + provenance.growth.elapsed_s when recorded. The small model's pretraining (trainer.json of --small, else of each grown checkpoint's provenance.grown_from) is added only in the "incl. small" columns, and only for runs grown from it (all methods but random and scratch). Target = the baseline's final validation loss. FLOPs/time to target = first crossing of val_loss ≤ target, linearly interpolated in FLOPs (time: same fraction) between the two surrounding validation points; the first point itself when it already crosses (an upper bound). % saved = 1 − method / baseline (incl. small: (method + small) / (baseline + small if the baseline used it)). Val loss at scratch budget = the run's validation curve interpolated at the baseline's final charged FLOPs (null outside the run's range). With --seeds, runs sharing a label are seeds (keyed by parent directory name, else training seed), each measured against the baseline of the same key (else of the same training seed); the table shows mean [min–max].`
+export const ACCOUNTING = `Charged FLOPs at a validation point = the run's own training FLOPs (metrics.jsonl flops) + the operator-learning FLOPs of the grown checkpoint it started from (provenance.growth.flops; 0 for stack/interleave/net2net/zero/random and for runs not started from a grown checkpoint). Charged time = the run's elapsed_s (evaluation included) + provenance.growth.elapsed_s when recorded. The small model's pretraining (trainer.json of --small, else of each grown checkpoint's provenance.grown_from) is added only in the "incl. small" columns, and only for runs grown from it (all methods but random and scratch). Target = the baseline's final validation loss. FLOPs/time to target = first crossing of val_loss ≤ target, linearly interpolated in FLOPs (time: same fraction) between the two surrounding validation points; the first point itself when it already crosses (an upper bound). % saved = 1 − method / baseline (incl. small: (method + small) / (baseline + small if the baseline used it)). Val loss at scratch budget = the run's validation curve interpolated at the baseline's final charged FLOPs (null outside the run's range). With --seeds, runs sharing a label are seeds (keyed by parent directory name, else training seed, one scheme for all labels), each measured against the baseline of the same key; the table shows mean [min–max].`
 
 /** The budget-matched reading (`--budgets`, budgets.ts `mergeBudgets`), appended to ACCOUNTING when used. */
 export const BUDGET_ACCOUNTING = `With --budgets, runs sharing a label and a training seed are one method trained to different budgets (ligo train --steps B, the same schedule otherwise); the method's curve is each run's final validation loss against its charged FLOPs (time), so FLOPs to target is the smallest budget that reaches the target, linearly interpolated between the two budgets around it. A run's final validation point must be its last step.`
@@ -433,8 +434,7 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
   const runs = opts.seeds ? runsIn.map((r) => ({...r})) : disambiguate(runsIn)
   const groups = new Map<string, RunData[]>()
   for (const r of runs) groups.set(r.label, [...(groups.get(r.label) ?? []), r])
-  const seedKeys = new Map<RunData, string>()
-  for (const g of groups.values()) seedKeysOf(g).forEach((k, i) => seedKeys.set(g[i], k))
+  const seedKeys = seedKeysOf([...groups.values()])
   if (!opts.seeds) for (const r of runs) seedKeys.set(r, '-')
 
   const baselineLabel = findBaseline(runs, groups, opts.baseline, notes)
@@ -442,9 +442,7 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
   const baseByKey = new Map(baseRuns.map((r) => [seedKeys.get(r)!, r]))
   const baseFor = (r: RunData): RunData => {
     if (baseRuns.length === 1) return baseRuns[0]
-    // by seed key, else (keys made differently, e.g. runs in one directory vs per-seed ones) by training seed
-    const bySeed = baseRuns.filter((x) => r.train_seed !== undefined && x.train_seed === r.train_seed)
-    const b = baseByKey.get(seedKeys.get(r)!) ?? (bySeed.length === 1 ? bySeed[0] : undefined)
+    const b = baseByKey.get(seedKeys.get(r)!)
     if (!b)
       throw new InputError(`${r.dir}: no baseline run for seed '${seedKeys.get(r)}' (the baseline '${baselineLabel}' has seeds ${[...baseByKey.keys()].join(', ')}); name seed directories alike (seed1/run-ligo, seed1/run-random)`)
     return b
@@ -560,14 +558,19 @@ function disambiguate(runs: readonly RunData[]): RunData[] {
   })
 }
 
-/** Seed keys of the runs of one label: parent directory names if distinct, else training seeds, else positions. */
-function seedKeysOf(g: readonly RunData[]): string[] {
-  const distinct = (ks: (string | undefined)[]) => ks.every((k) => k !== undefined) && new Set(ks).size === ks.length
-  const parents = g.map((r) => path.basename(path.dirname(path.resolve(r.dir))))
-  if (g.length === 1 || distinct(parents)) return parents
-  const seeds = g.map((r) => (r.train_seed === undefined ? undefined : `seed${r.train_seed}`))
-  if (distinct(seeds)) return seeds as string[]
-  return g.map((_, i) => `#${i + 1}`)
+/**
+ * Seed keys of every run, by one scheme for all labels (so a run's key can be looked up among the baseline's):
+ * parent directory names if they tell the runs of every label apart, else training seeds if those do, else
+ * positions within each label.
+ */
+function seedKeysOf(groups: readonly (readonly RunData[])[]): Map<RunData, string> {
+  const distinct = (ks: (string | undefined)[]) => ks.length === 1 || (ks.every((k) => k !== undefined) && new Set(ks).size === ks.length)
+  const schemes: ((r: RunData, i: number) => string | undefined)[] = [
+    (r) => path.basename(path.dirname(path.resolve(r.dir))),
+    (r) => (r.train_seed === undefined ? undefined : `seed${r.train_seed}`),
+  ]
+  const key = schemes.find((k) => groups.every((g) => distinct(g.map(k)))) ?? ((_: RunData, i: number) => `#${i + 1}`)
+  return new Map(groups.flatMap((g) => g.map((r, i) => [r, key(r, i)!] as const)))
 }
 
 function findBaseline(runs: readonly RunData[], groups: Map<string, RunData[]>, wanted: string | undefined, notes: string[]): string {

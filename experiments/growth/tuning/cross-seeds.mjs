@@ -17,7 +17,7 @@ const BUDGETS = process.argv.includes('--budgets')
 const budgetRuns = (g, m) => {
   const dir = `out-g${g}/budget`
   const runs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => d.startsWith(`run-${m}-`)).map((d) => `${dir}/${d}`) : []
-  if (BUDGETS && runs.length === 0) throw new Error(`${dir}: no budget runs of ${m}; run \`make budgets SEED=${g} OUT=out-g${g} BUDGETS=...\` first`)
+  if (runs.length === 0) throw new Error(`${dir}: no budget runs of ${m}; run \`make budgets SEED=${g} OUT=out-g${g} BUDGETS=...\` first`)
   return runs
 }
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ligo-cross-')) // the plots of each pair; removed at the end
