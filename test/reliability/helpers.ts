@@ -129,10 +129,16 @@ export async function waitFor(pred: () => boolean, timeoutMs = 60_000, everyMs =
 
 /** Complete JSONL rows of a metrics file (a torn last line from a killed run is skipped). */
 export function metricRows(run: string): Array<{step: number; loss: number}> {
-  const file = path.join(run, 'metrics.jsonl')
-  if (!fs.existsSync(file)) return []
+  // Read without an exists-check first: a `--force` restart deletes the file while the test polls it.
+  let text: string
+  try {
+    text = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
   const rows: Array<{step: number; loss: number}> = []
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line.trim()) continue
     try {
       rows.push(JSON.parse(line))
