@@ -11,7 +11,7 @@ import {type GrowResult, LIGO_DEFAULTS, METHODS, type Method, grow} from '../lig
 export default class Grow extends BaseCommand {
   static summary = 'Grow a trained model wider and/or deeper: learn a LiGO operator (default) or apply a baseline.'
   static description = `Writes a checkpoint directory OUT with the grown model (model.safetensors, config.json), the operator (ligo.safetensors + ligo.json) and provenance (source hash, method, steps, losses before and after, FLOPs spent).
-Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving), zero (new blocks with zero output projections; exact), random (from-scratch init at the target size).
+Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
 The head size is kept: new heads are added. Continue with \`ligo train OUT --data ... -o RUN\`.`
 
   static examples = [

@@ -8,8 +8,9 @@
  *   interleave  new block i = source block ⌊i·L1/L2⌋ (interpolation); width as above.
  *   net2net     function-preserving width (Net2WiderNet with LayerNorm-safe copies) and identity new blocks
  *               (copies of their neighbour with zero output projections, Net2DeeperNet-style): the grown model
- *               computes exactly the source's function.
- *   zero        function-preserving width; new blocks freshly initialised with zero output projections (exact).
+ *               computes exactly the source's function (pre-LN families; BERT's post-LN blocks are not identities).
+ *   zero        function-preserving width; new blocks freshly initialised with zero output projections (exact,
+ *               pre-LN families only, as above).
  *   random      a from-scratch initialisation at the target size (the control).
  */
 import * as crypto from 'node:crypto'
@@ -131,6 +132,10 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
   if (learning && lt.warmup >= lt.steps)
     job.onEvent?.({kind: 'warn', message: `warmup (${lt.warmup}) ≥ steps (${lt.steps}): the learning rate never reaches its peak (the official LiGO release's bug); consider --warmup ${Math.max(0, Math.floor(lt.steps / 10))}`})
+
+  // Post-LN (BERT): LN(x + 0) ≠ x, so a new block with zero output projections is not the identity.
+  if ((job.method === 'net2net' || job.method === 'zero') && small.family === 'bert' && large.n_layer > small.n_layer)
+    job.onEvent?.({kind: 'warn', message: `BERT is post-LayerNorm: the ${large.n_layer - small.n_layer} new block(s) of --method ${job.method} are not identities, so the grown model does not compute the source's function (width growth alone does)`})
 
   if (!op && job.method !== 'random') {
     const fixed = job.method !== 'ligo'

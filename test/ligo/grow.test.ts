@@ -8,7 +8,7 @@ import {loadCheckpoint} from '../../src/checkpoints/checkpoint.js'
 import {grow} from '../../src/ligo/grow.js'
 import {growConfig} from '../../src/ligo/spaces.js'
 import {initWeights} from '../../src/model/init.js'
-import {forward, schemaOf} from '../../src/model/index.js'
+import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
 import {initStds} from '../../src/mup/index.js'
 import {trainFlopsPerToken} from '../../src/train/flops.js'
 import {train} from '../../src/train/trainer.js'
@@ -67,6 +67,37 @@ describe('grow', () => {
       const r = await grow({source: loadCheckpoint(mupSource), target: {width: 32, depth: 5}, method, out, evalBatches: 0})
       expect(r.large).toMatchObject({param: 'mup', d_model: 32, base_d_model: 16})
       expect(maxDiff(src, logitsOf(out, ids, 2, 16)), method).toBeLessThan(1e-4)
+    }
+  })
+
+  it('warns that net2net and zero do not preserve a post-LN BERT\'s function when they add blocks (width alone does)', async () => {
+    const ck = loadCheckpoint(source)
+    const {vocab_size, n_positions, n_layer, d_model, n_head} = ck.meta.model
+    const model = modelConfig({family: 'bert', vocab_size, n_positions, n_layer, d_model, n_head})
+    const schema = schemaOf(model)
+    const weights = initWeights(schema, 2, initStds(model, schema))
+    // Trained LayerNorms: with γ = 1, β = 0 (the init) LN(LN(x)) = LN(x) and the new blocks would be identities.
+    for (const [name, w] of weights) if (name.includes('LayerNorm')) w.forEach((v, i) => (w[i] = v + 0.3 * Math.sin(7 * i + name.length)))
+    const bert = {...ck, meta: {...ck.meta, model}, schema, weights}
+    const logits = (m: ModelConfig, ws: Map<string, Float32Array>) =>
+      tf.tidy(() => forward(m, new Map(schemaOf(m).map((p) => [p.name, tf.tensor(ws.get(p.name)!, p.shape)])), ids, 2, 16).arraySync())
+    const src = logits(model, bert.weights)
+    for (const method of ['net2net', 'zero'] as const) {
+      for (const [target, preserves] of [[{width: 32}, true], [{width: 32, depth: 3}, false]] as const) {
+        const warnings: string[] = []
+        const out = path.join(tmpDir(), `bert-${method}`)
+        const r = await grow({source: bert, target, method, out, evalBatches: 0, onEvent: (e) => e.kind === 'warn' && warnings.push(e.message)})
+        // Relative to the logits' scale (small at this init: tied embeddings of std 0.02).
+        const diff = maxDiff(src, logits(r.large, loadCheckpoint(out).weights)) / Math.max(...src.flat().map(Math.abs))
+        const what = `${method} ${JSON.stringify(target)}: max logit diff / max |logit| ${diff}`
+        if (preserves) {
+          expect(warnings, what).toEqual([])
+          expect(diff, what).toBeLessThan(1e-5)
+        } else {
+          expect(warnings.join(' '), what).toMatch(/post-LayerNorm: the 1 new block\(s\) .* not identities/)
+          expect(diff, what).toBeGreaterThan(1e-4) // what the warning is about (float error is ~1e-7)
+        }
+      }
     }
   })
 
