@@ -26,6 +26,13 @@ export interface AdamWOptions {
   step: number
 }
 
+function checkAdamWLengths(param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array): number {
+  const n = param.length
+  if (grad.length !== n || m.length !== n || v.length !== n)
+    throw new RangeError(`adamwStep: length mismatch param ${n}, grad ${grad.length}, m ${m.length}, v ${v.length}`)
+  return n
+}
+
 /** The plain reference loop (always available). */
 export function adamwStepReference(
   param: Float32Array,
@@ -34,10 +41,7 @@ export function adamwStepReference(
   v: Float32Array,
   o: AdamWOptions,
 ): void {
-  const n = param.length
-  if (grad.length !== n || m.length !== n || v.length !== n) {
-    throw new RangeError(`adamwStep: length mismatch param ${n}, grad ${grad.length}, m ${m.length}, v ${v.length}`)
-  }
+  const n = checkAdamWLengths(param, grad, m, v)
   const bc1 = 1 - Math.pow(o.beta1, o.step)
   const bc2 = 1 - Math.pow(o.beta2, o.step)
   const decay = 1 - o.lr * o.weightDecay
@@ -63,10 +67,7 @@ export function adamwStep(
 ): void {
   const addon = param.length >= 4096 ? nativeAddon() : null
   if (addon !== null) {
-    const n = param.length
-    if (grad.length !== n || m.length !== n || v.length !== n) {
-      throw new RangeError(`adamwStep: length mismatch param ${n}, grad ${grad.length}, m ${m.length}, v ${v.length}`)
-    }
+    checkAdamWLengths(param, grad, m, v)
     addon.adamwUpdate(param, grad, m, v, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step)
     return
   }
