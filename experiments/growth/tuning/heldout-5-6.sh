@@ -5,7 +5,7 @@
 #   ligo-il50  the same with LiGO's depth initialised by interleaving (--depth-init interleave, noise as default):
 #              interleaving is the best fixed baseline over seeds 1–4; an operator learned from it is untested.
 # Budgets bracket each seed's scratch final loss (seed 5: 1.9126, seed 6: 1.8678) by analogy with seed 1 (1.9245).
-# Run from experiments/growth. Sequential: ~70 min on the 2-core machine.
+# Run from experiments/growth. Sequential: ~80 min on the 2-core machine (it took 80 min here).
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
 declare -A BUDGETS=([5]="400 550 700" [6]="550 700 1000")
