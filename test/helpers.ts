@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-cpu'
 import {quietCpuBanner} from '../src/compute/backend.js'
 import {prepareData} from '../src/data/prepare.js'
 import {type RunConfig, resolveRunConfig} from '../src/train/config.js'
-import {train} from '../src/train/trainer.js'
+import {type MetricsRow, train} from '../src/train/trainer.js'
 
 export function tmpDir(prefix = 'ligo-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -41,6 +41,11 @@ export async function smallBrown(): Promise<string> {
   return dir
 }
 
+/** The rows of a finished run's metrics.jsonl. */
+export function runMetrics(dir: string): MetricsRow[] {
+  return fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+}
+
 /**
  * Trains tinyRun(trainCfg, model) on smallBrown() and returns the number of logged steps and the mean training loss
  * of the first and the last three (the families' "lowers the loss in a few steps" tests).
@@ -48,7 +53,7 @@ export async function smallBrown(): Promise<string> {
 export async function firstAndLastLoss(trainCfg: Record<string, unknown>, model: Record<string, unknown>): Promise<{steps: number; first: number; last: number}> {
   const out = path.join(tmpDir(), 'run')
   await train({config: tinyRun(trainCfg, model), dataDir: await smallBrown(), outDir: out})
-  const rows = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as {loss: number})
+  const rows = runMetrics(out)
   const mean = (xs: {loss: number}[]) => xs.reduce((a, m) => a + m.loss, 0) / xs.length
   return {steps: rows.length, first: mean(rows.slice(0, 3)), last: mean(rows.slice(-3))}
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {tinyTokenizer} from '../data/tiny-tokenizer.js'
-import {tmpDir} from '../helpers.js'
+import {runMetrics, tmpDir} from '../helpers.js'
 import {json, ligo} from './run.js'
 
 let dir: string
@@ -46,8 +46,7 @@ describe('ligo CLI', () => {
     expect(t.val.loss).toBeLessThan(Math.log(256) + 0.5)
     const r = json(['train', '--resume', run, '--steps', '6', '--backend', 'cpu'])
     expect(r.step).toBe(6)
-    const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-    expect(lines.map((l: {step: number}) => l.step)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(runMetrics(run).map((l) => l.step)).toEqual([1, 2, 3, 4, 5, 6])
     const e = json(['eval', run, '--data', data, '--batches', '2'])
     expect(e.loss).toBeCloseTo(Math.log(e.perplexity), 5)
     expect(e.bits_per_byte).toBeCloseTo(e.loss / Math.LN2, 5)

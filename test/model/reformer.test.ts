@@ -1,5 +1,4 @@
 // Reformer's memory savers (issue #7): reversible blocks, chunked FFN and loss, shared-QK LSH attention.
-import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import * as tf from '@tensorflow/tfjs-core'
@@ -12,8 +11,8 @@ import {type Gpt2Config, type Gpt2ForwardOptions, gpt2Loss} from '../../src/mode
 import {forward, modelConfig, schemaOf} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
 import {resolveRunConfig} from '../../src/train/config.js'
-import {type MetricsRow, train} from '../../src/train/trainer.js'
-import {TINY_MODEL, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {train} from '../../src/train/trainer.js'
+import {TINY_MODEL, runMetrics, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
 import {mulberry32} from '../prng.js'
 
 beforeAll(useCpu)
@@ -282,7 +281,6 @@ describe('training with the savers on', () => {
   beforeAll(async () => {
     data = await smallBrown()
   })
-  const metrics = (dir: string): MetricsRow[] => fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 
   for (const [what, model] of [
     ['LSH attention', {attention: 'lsh', lsh_buckets: 4, lsh_hashes: 2}],
@@ -291,7 +289,7 @@ describe('training with the savers on', () => {
     it(`lowers the loss on real text: ${what}`, async () => {
       const out = path.join(tmpDir(), 'run')
       await train({config: tinyRun({steps: 30, batch: 8}, model), dataDir: data, outDir: out})
-      const rows = metrics(out)
+      const rows = runMetrics(out)
       const first = rows.slice(0, 5).reduce((a, m) => a + m.loss, 0) / 5
       const last = rows.slice(-5).reduce((a, m) => a + m.loss, 0) / 5
       expect(last, `first ${first}, last ${last}`).toBeLessThan(first - 0.8)

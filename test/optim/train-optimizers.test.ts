@@ -1,5 +1,4 @@
 /** The optimizers through the run config, the trainer (loss goes down, exact resume, --reset-optimizer) and the train command. */
-import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
@@ -8,8 +7,8 @@ import {loadCheckpoint} from '../../src/checkpoints/checkpoint.js'
 import Train from '../../src/commands/train.js'
 import {OPTIMIZERS} from '../../src/optim/index.js'
 import {readConfigFile, resolveRunConfig, withOptimizer} from '../../src/train/config.js'
-import {type MetricsRow, type TrainEvent, train} from '../../src/train/trainer.js'
-import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {type TrainEvent, train} from '../../src/train/trainer.js'
+import {runMetrics, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
 
 describe('optimizer config', () => {
   const tc = (train: Record<string, unknown>, overrides = {}) => resolveRunConfig({train}, overrides).train
@@ -67,17 +66,13 @@ beforeAll(async () => {
   data = await smallBrown()
 })
 
-function metrics(dir: string): MetricsRow[] {
-  return fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-}
-
 function expectSameRun(a: string, b: string): void {
   const ca = loadCheckpoint(a, {optimizer: true})
   const cb = loadCheckpoint(b, {optimizer: true})
   for (const [name, w] of ca.weights) expect(Buffer.from(cb.weights.get(name)!.buffer).equals(Buffer.from(w.buffer)), name).toBe(true)
   expect([...cb.optimizer!.keys()].sort()).toEqual([...ca.optimizer!.keys()].sort())
   for (const [name, m] of ca.optimizer!) expect(cb.optimizer!.get(name), name).toEqual(m)
-  expect(metrics(b).map((m) => m.loss)).toEqual(metrics(a).map((m) => m.loss))
+  expect(runMetrics(b).map((m) => m.loss)).toEqual(runMetrics(a).map((m) => m.loss))
 }
 
 describe('training with each optimizer', () => {
@@ -85,7 +80,7 @@ describe('training with each optimizer', () => {
     it(`${optimizer} lowers the loss on real text`, async () => {
       const out = path.join(tmpDir(), 'run')
       const r = await train({config: tinyRun({steps: 40, eval_every: 20, batch: 8, optimizer}), dataDir: data, outDir: out})
-      const rows = metrics(out)
+      const rows = runMetrics(out)
       const first = rows.slice(0, 5).reduce((a, m) => a + m.loss, 0) / 5
       const last = rows.slice(-5).reduce((a, m) => a + m.loss, 0) / 5
       expect(last).toBeLessThan(first - 1)
@@ -126,7 +121,7 @@ describe('training with each optimizer', () => {
     expect(ck.optimizer!.has('res_row.h.0.mlp.c_fc.weight')).toBe(true)
     expect(ck.optimizer!.has('v.h.0.mlp.c_fc.weight')).toBe(false)
     expect(ck.optimizer!.get('step')).toEqual(Float32Array.of(3)) // CAME's own count since the reset
-    expect(metrics(a).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(runMetrics(a).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6])
     // The same switch stopped at step 5 and resumed (without reset) ends identical.
     const stop = new AbortController()
     const onEvent = (e: TrainEvent) => e.kind === 'step' && e.row.step === 5 && stop.abort()

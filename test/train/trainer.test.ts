@@ -1,11 +1,10 @@
-import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {loadCheckpoint} from '../../src/checkpoints/checkpoint.js'
-import {type MetricsRow, train} from '../../src/train/trainer.js'
-import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {train} from '../../src/train/trainer.js'
+import {runMetrics, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
 
 let data: string
 beforeAll(async () => {
@@ -13,15 +12,11 @@ beforeAll(async () => {
   data = await smallBrown()
 })
 
-function metrics(dir: string): MetricsRow[] {
-  return fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-}
-
 describe('train', () => {
   it('lowers the loss on real text and logs every step', async () => {
     const out = path.join(tmpDir(), 'run')
     const r = await train({config: tinyRun({steps: 40, eval_every: 20, batch: 8}), dataDir: data, outDir: out})
-    const rows = metrics(out)
+    const rows = runMetrics(out)
     expect(rows.map((m) => m.step)).toEqual(Array.from({length: 40}, (_, i) => i + 1))
     const first = rows.slice(0, 5).reduce((a, m) => a + m.loss, 0) / 5
     const last = rows.slice(-5).reduce((a, m) => a + m.loss, 0) / 5
@@ -46,7 +41,7 @@ describe('train', () => {
     const b = loadCheckpoint(split, {optimizer: true})
     for (const [name, w] of a.weights) expect(Buffer.from(b.weights.get(name)!.buffer).equals(Buffer.from(w.buffer)), name).toBe(true)
     for (const [name, m] of a.optimizer!) expect(b.optimizer!.get(name), name).toEqual(m)
-    expect(metrics(split).map((m) => m.loss)).toEqual(metrics(full).map((m) => m.loss))
+    expect(runMetrics(split).map((m) => m.loss)).toEqual(runMetrics(full).map((m) => m.loss))
   })
 
   it('stops on abort after saving a checkpoint, and refuses to overwrite without force', async () => {
