@@ -33,6 +33,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     operator: Flags.string({description: 're-apply a saved operator (ligo.safetensors) to the source'}),
     steps: Flags.integer({min: 1, default: LIGO_DEFAULTS.steps, description: 'operator learning steps', helpGroup: 'LIGO'}),
     lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), default: LIGO_DEFAULTS.lr, description: 'operator learning rate (AdamW, linear decay)', helpGroup: 'LIGO'})(),
+    'depth-lr': Flags.custom<number>({parse: async (s) => positive('--depth-lr', s), description: 'learning rate of the depth coefficients (default: --lr)', helpGroup: 'LIGO'})(),
     warmup: Flags.integer({min: 0, default: LIGO_DEFAULTS.warmup, description: 'warmup steps (warns when ≥ steps)', helpGroup: 'LIGO'}),
     batch: Flags.integer({min: 1, default: LIGO_DEFAULTS.batch, description: 'sequences per step', helpGroup: 'LIGO'}),
     seq: Flags.integer({min: 1, default: LIGO_DEFAULTS.seq, description: 'tokens per sequence (capped at the context)', helpGroup: 'LIGO'}),
@@ -71,7 +72,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
         signal: stop.signal,
         provenance: {backend: info.name, argv: process.argv.slice(2).join(' ')},
         ligo: {
-          steps: flags.steps, lr: flags.lr, warmup: flags.warmup, batch: flags.batch, seq: flags.seq,
+          steps: flags.steps, lr: flags.lr, depthLr: flags['depth-lr'], warmup: flags.warmup, batch: flags.batch, seq: flags.seq,
           widthInit: flags['width-init'], depthInit: flags['depth-init'], depthNoise: flags['depth-noise'],
           fullWidth: flags['full-width'], learnWidth: !flags['no-width'], learnDepth: !flags['no-depth'],
         },

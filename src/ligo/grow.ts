@@ -43,6 +43,8 @@ export type Method = (typeof METHODS)[number]
 export interface LigoTraining {
   steps: number
   lr: number
+  /** Learning rate of the depth coefficients (O(1) scalars); undefined: `lr`. */
+  depthLr?: number
   warmup: number
   batch: number
   seq: number
@@ -173,9 +175,11 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
     if (learning && op && data) {
       const sampler = new BatchSampler(data.train, {batch: lt.batch, seq: evalOpts.seq, seed})
       const pseudo: Schema = [...learnable].map(([name, a]) => ({name, layer: null, module: name, shape: [a.length], spaces: ['resid'], role: name.startsWith('width') ? 'hidden' : 'gain', init: {kind: 'zeros'}}))
-      const opt = new AdamW(pseudo, {beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: lt.weightDecay})
       const src = sourceTensors(small, job.source.weights)
       const names = [...learnable.keys()]
+      const depthMult = (lt.depthLr ?? lt.lr) / lt.lr
+      const lrMult = new Map(names.filter((n) => n.startsWith('depth.')).map((n) => [n, depthMult]))
+      const opt = new AdamW(pseudo, {beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: lt.weightDecay}, lrMult)
       const fixed = operatorConstants(op)
       for (const n of names) fixed.get(n)!.dispose()
       for (const n of names) fixed.delete(n)

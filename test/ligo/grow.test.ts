@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core'
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {loadCheckpoint} from '../../src/checkpoints/checkpoint.js'
+import {readSafetensors} from '../../src/checkpoints/safetensors.js'
 import {grow} from '../../src/ligo/grow.js'
 import {growConfig} from '../../src/ligo/spaces.js'
 import {initWeights} from '../../src/model/init.js'
@@ -133,6 +134,31 @@ describe('grow', () => {
     const prov = loadCheckpoint(path.join(base, 'ligo')).meta.provenance as {growth: {method: string; steps: number}; source_sha256: string}
     expect(prov.growth).toMatchObject({method: 'ligo', steps: 30})
     expect(prov.source_sha256).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('--depth-lr moves the depth coefficients at their own rate (the width operator keeps --lr)', async () => {
+    const base = tmpDir()
+    const s = loadCheckpoint(source)
+    // Stacking depth init without noise: every coefficient vector starts one-hot, so its movement is readable.
+    const common = {source: s, target: {width: 32, depth: 4}, dataDir: data, evalBatches: 0, seed: 5}
+    const ligo = {steps: 5, lr: 1e-3, warmup: 0, batch: 4, seq: 16, depthNoise: 0, learnWidth: false}
+    const moved = async (name: string, depthLr?: number) => {
+      await grow({...common, method: 'ligo', out: path.join(base, name), ligo: {...ligo, depthLr}})
+      let m = 0
+      for (const [k, t] of readSafetensors(path.join(base, name, 'ligo.safetensors')).tensors) {
+        if (!k.startsWith('depth.')) continue
+        const c = t.data as Float32Array
+        const i = Number(k.split('.')[2]) % c.length // stacking: grown block i starts as source block i mod L1
+        for (let j = 0; j < c.length; j++) m = Math.max(m, Math.abs(c[j] - (j === i ? 1 : 0)))
+      }
+      return m
+    }
+    const same = await moved('same')
+    const fast = await moved('fast', 3e-2)
+    // Adam moves each coefficient by at most ≈ lr per step: 5 steps of a linearly decaying 1e-3 stay below 0.005.
+    expect(same).toBeGreaterThan(1e-4)
+    expect(same).toBeLessThan(0.005)
+    expect(fast).toBeGreaterThan(0.02)
   })
 
   it('saves an operator that re-applies to the source to give the same checkpoint', async () => {
