@@ -38,6 +38,7 @@ ${BUDGET_ACCOUNTING}`
     baseline: Flags.string({description: "the baseline's label or run directory (default: the run labelled 'random', else the only from-scratch run)"}),
     small: Flags.string({description: "the small model's run directory, whose pretraining FLOPs/time the \"incl. small\" columns add (default: each grown checkpoint's grown_from)"}),
     seeds: Flags.boolean({default: false, description: 'group runs with the same label as seeds; report mean and min–max'}),
+    paired: Flags.string({description: "with --seeds: a method's label; every other method's % FLOPs saved minus that method's, seed by seed (mean, sd, 95% interval, seeds ahead / behind)"}),
     budgets: Flags.boolean({default: false, description: 'runs with the same label and training seed are one method trained to different budgets (--steps): compare their final losses (budget-matched)'}),
     label: Flags.string({multiple: true, description: 'NAME=RUN: label RUN as NAME (repeatable)'}),
     'log-x': Flags.boolean({default: false, description: 'log-scale x axes'}),
@@ -52,7 +53,7 @@ ${BUDGET_ACCOUNTING}`
     const small = flags.small ? loadSmall(flags.small, 'flag') : undefined
     const loaded = dirs.map((d) => loadRun(d, {small, label: labels.get(path.resolve(d))}))
     const runs = flags.budgets ? mergeBudgets(loaded) : loaded
-    const c = compareRuns(runs, {baseline: flags.baseline, seeds: flags.seeds, budgets: flags.budgets})
+    const c = compareRuns(runs, {baseline: flags.baseline, seeds: flags.seeds, budgets: flags.budgets, paired: flags.paired})
     ensureOutputDir(flags.out, {force: flags.force})
     const charts = await compareCharts(c, {logX: flags['log-x']})
     const smalls = [...new Map(runs.filter((r) => r.small).map((r) => [path.resolve(r.small!.dir), r.small!])).values()]

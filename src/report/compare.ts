@@ -174,8 +174,25 @@ export interface MethodResult {
   }
 }
 
+/** One method against the `--paired` reference, seed by seed (seeds where both reached the target). */
+export interface PairedRow {
+  label: string
+  /** Per seed: this method's FLOPs saved minus the reference's (fractions of the baseline's FLOPs). */
+  diffs: {seed: string; diff: number}[]
+  mean?: number
+  /** Sample standard deviation of the differences (n ≥ 2). */
+  sd?: number
+  /** 95% Student-t interval of the mean difference (n ≥ 2). */
+  ci95?: [number, number]
+  /** Seeds where this method saved more (less) than the reference. */
+  ahead: number
+  behind: number
+}
+
 export interface Comparison {
   baseline: {label: string; dirs: string[]; target_loss: Stat; budget_flops: Stat}
+  /** With `paired`: every other method's % FLOPs saved minus the reference's, paired by seed. */
+  paired?: {versus: string; rows: PairedRow[]}
   accounting: string
   seeds: boolean
   /** The runs are budget curves (see budgets.ts): each point is one run's final loss at its own budget. */
@@ -192,6 +209,8 @@ export interface CompareOptions {
   seeds?: boolean
   /** The runs were merged by `mergeBudgets`: recorded, and explained in the table and charts. */
   budgets?: boolean
+  /** With `seeds`: a label whose % FLOPs saved every other method is compared with, seed by seed. */
+  paired?: string
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -430,6 +449,7 @@ const usesSmall = (r: RunData) => r.kind === 'grown'
 /** Compares runs against the baseline. Throws InputError when the baseline cannot be found. */
 export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {}): Comparison {
   if (runsIn.length === 0) throw new InputError('no runs to compare')
+  if (opts.paired !== undefined && !opts.seeds) throw new InputError('--paired compares seeds of two methods: add --seeds')
   const notes = runsIn.flatMap((r) => r.notes)
   const runs = opts.seeds ? runsIn.map((r) => ({...r})) : disambiguate(runsIn)
   const groups = new Map<string, RunData[]>()
@@ -529,6 +549,9 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
     }
   })
 
+  if (opts.paired !== undefined && !groups.has(opts.paired))
+    throw new InputError(`--paired ${opts.paired}: no runs with that label (labels: ${labels.join(', ')})`)
+  if (opts.paired === baselineLabel) throw new InputError(`--paired ${opts.paired}: that is the baseline; name a method compared with it`)
   return {
     baseline: {
       label: baselineLabel,
@@ -540,9 +563,40 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
     seeds: Boolean(opts.seeds),
     budgets: Boolean(opts.budgets),
     methods,
+    ...(opts.paired !== undefined ? {paired: {versus: opts.paired, rows: pairedRows(methods, opts.paired)}} : {}),
     runs: runs.map((r) => ({...r, seed: seedKeys.get(r)!, charged: chargedCurve(r).map((p) => ({step: p.step, flops: p.x, elapsed_s: p.t, val_loss: p.loss}))})),
     notes: [...new Set(notes)],
   }
+}
+
+/** Every method but the baseline and the reference against the reference, seed by seed (both must reach the target). */
+function pairedRows(methods: readonly MethodResult[], versus: string): PairedRow[] {
+  const saved = (m: MethodResult) => new Map(m.runs.filter((r) => r.flops_saved !== undefined).map((r) => [r.seed, r.flops_saved!]))
+  const ref = saved(methods.find((m) => m.label === versus)!)
+  return methods
+    .filter((m) => !m.is_baseline && m.label !== versus)
+    .map((m) => {
+      const diffs = [...saved(m)].filter(([seed]) => ref.has(seed)).map(([seed, v]) => ({seed, diff: v - ref.get(seed)!}))
+      const d = diffs.map((x) => x.diff)
+      const row: PairedRow = {label: m.label, diffs, ahead: d.filter((x) => x > 0).length, behind: d.filter((x) => x < 0).length}
+      if (d.length > 0) row.mean = d.reduce((a, b) => a + b, 0) / d.length
+      if (d.length > 1) {
+        row.sd = Math.sqrt(d.reduce((a, b) => a + (b - row.mean!) ** 2, 0) / (d.length - 1))
+        const h = tQuantile975(d.length - 1) * (row.sd / Math.sqrt(d.length))
+        row.ci95 = [row.mean! - h, row.mean! + h]
+      }
+      return row
+    })
+}
+
+/** The 0.975 quantile of Student's t with `df` degrees of freedom (table to 30, then the Cornish–Fisher series). */
+export function tQuantile975(df: number): number {
+  const table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
+    2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042]
+  if (!Number.isInteger(df) || df < 1) throw new RangeError(`degrees of freedom must be a positive integer, got ${df}`)
+  if (df <= table.length) return table[df - 1]
+  const z = 1.959964
+  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 }
 
 /** Without --seeds, runs that share a label get their directory appended: "ligo (g-ligo-fp)". */
@@ -655,6 +709,23 @@ export function markdownTable(c: Comparison): string {
   const budgets = c.budgets
     ? ' Budget-matched: each method was trained to several budgets with the same schedule; "to target" is the smallest budget whose final val loss reaches the target, interpolated between the two budgets around it (≤/≥: already its smallest budget); "final val loss" is its longest budget\'s.'
     : ' ≤/≥: reached at the first validation point (evaluate more often for a sharper number).'
+  const paired = c.paired
+    ? [
+        `Paired by seed against ${c.paired.versus}: each method's % FLOPs saved minus ${c.paired.versus}'s, in points, over the seeds where both reached the target (95% interval: Student t over those seeds).`,
+        '',
+        line(['method', 'seeds', 'mean difference', 'sd', '95% interval', 'ahead / behind']),
+        line(['---', '---:', '---:', '---:', '---:', '---:']),
+        ...c.paired.rows.map((r) => {
+          const pts = (f: number) => {
+            const v = (f * 100).toFixed(1)
+            return Number(v) === 0 ? '0.0' : `${Number(v) > 0 ? '+' : '−'}${v.replace('-', '')}`
+          }
+          return line([r.label, String(r.diffs.length), r.mean === undefined ? '—' : pts(r.mean), r.sd === undefined ? '—' : (r.sd * 100).toFixed(1),
+            r.ci95 ? `${pts(r.ci95[0])} to ${pts(r.ci95[1])}` : '—', `${r.ahead} / ${r.behind}`])
+        }),
+        '',
+      ]
+    : []
   return [
     `Target: ${c.baseline.label}'s final val loss ${show(t, loss)}; scratch budget ${show(b, (n) => si(n, 'FLOP'))}. FLOPs and time include operator learning; "incl. small" adds the small model's pretraining.${budgets}`,
     '',
@@ -662,6 +733,7 @@ export function markdownTable(c: Comparison): string {
     line(head.map((h, i) => (i === 0 ? '---' : '---:'))),
     ...rows.map(line),
     '',
+    ...paired,
   ].join('\n')
 }
 

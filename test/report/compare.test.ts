@@ -6,7 +6,7 @@ import {describe, expect, it} from 'vitest'
 
 import {InputError} from '../../src/errors.js'
 import {
-  type RunData, type SmallCost, compareCharts, compareRuns, firstCrossing, labelFor, loadRun, lossAt, markdownTable, parseMetrics, runFromParts,
+  type RunData, type SmallCost, compareCharts, compareRuns, firstCrossing, labelFor, loadRun, lossAt, markdownTable, parseMetrics, runFromParts, tQuantile975,
   writeComparison,
 } from '../../src/report/compare.js'
 import type {MetricsRow} from '../../src/train/trainer.js'
@@ -172,6 +172,47 @@ describe('seeds', () => {
     expect(l.summary.flops_saved!.max).toBeCloseTo(0.5, 12)
     expect(markdownTable(c)).toMatch(/\| ligo \| 2\/2 \| 65\.0 G \[50\.0 G–80\.0 G\] \| 35\.0% \[20\.0%–50\.0%\] \|/)
     expect(() => compareRuns([...runs.slice(0, 2), run('x/seed3/ligo', {50: 3}, {method: 'ligo'}), runs[2]], {seeds: true})).toThrow(/no baseline run for seed 'seed3'/)
+  })
+
+  it('--paired: each method minus the reference, seed by seed, over the seeds where both reached the target', () => {
+    // Scratch reaches its final loss 3 at 100 GFLOPs in every seed; a method reaching 3 at step k saves 1 − k/100.
+    const runs = [1, 2, 3].flatMap((s) => [run(`x/seed${s}/random`, {50: 4, 100: 3}, {method: 'random'})])
+    const at = (s: number, method: string, val: Record<number, number>) => runs.push(run(`x/seed${s}/${method}`, val, {method}))
+    at(1, 'stack', {20: 4, 50: 3}) // 50%
+    at(2, 'stack', {20: 4, 80: 3}) // 20%
+    at(3, 'stack', {20: 4, 60: 3}) // 40%
+    at(1, 'ligo', {20: 4, 60: 3}) // 40%: −10 points
+    at(2, 'ligo', {20: 4, 70: 3}) // 30%: +10
+    at(3, 'ligo', {20: 4, 60: 3}) // 40%: 0
+    at(1, 'zero', {20: 4, 90: 3}) // 10%: −40
+    at(2, 'zero', {20: 4, 100: 3.5}) // not reached: left out
+    at(3, 'zero', {20: 4, 50: 3}) // 50%: +10
+    const c = compareRuns(runs, {seeds: true, paired: 'stack'})
+    expect(c.paired!.versus).toBe('stack')
+    const [ligo, zero] = c.paired!.rows
+    expect(ligo.label).toBe('ligo')
+    expect(ligo.diffs.map((d) => d.seed)).toEqual(['seed1', 'seed2', 'seed3'])
+    expect(ligo.mean!).toBeCloseTo(0, 12)
+    expect(ligo.sd!).toBeCloseTo(0.1, 12)
+    expect(ligo.ci95![1]).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 12)
+    expect([ligo.ahead, ligo.behind]).toEqual([1, 1])
+    expect(zero.diffs.map((d) => d.seed)).toEqual(['seed1', 'seed3'])
+    expect(zero.mean!).toBeCloseTo(-0.15, 12)
+    expect([zero.ahead, zero.behind]).toEqual([1, 1])
+    const md = markdownTable(c)
+    expect(md).toContain('| ligo | 3 | 0.0 | 10.0 | −24.8 to +24.8 | 1 / 1 |')
+    expect(md).toContain('| zero | 2 | −15.0 |')
+    expect(() => compareRuns(runs, {paired: 'stack'})).toThrow(/--paired .*--seeds/)
+    expect(() => compareRuns(runs, {seeds: true, paired: 'interleave'})).toThrow(/--paired interleave: no runs with that label/)
+    expect(() => compareRuns(runs, {seeds: true, paired: 'random'})).toThrow(/that is the baseline/)
+  })
+
+  it('t quantiles: the table and the large-df series agree with the normal limit', () => {
+    expect(tQuantile975(1)).toBe(12.706)
+    expect(tQuantile975(30)).toBe(2.042)
+    expect(tQuantile975(31)).toBeCloseTo(2.0395, 3)
+    expect(tQuantile975(1000)).toBeCloseTo(1.9623, 3)
+    expect(() => tQuantile975(0)).toThrow(RangeError)
   })
 })
 
