@@ -458,6 +458,9 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
   if (!opts.seeds) for (const r of runs) seedKeys.set(r, '-')
 
   const baselineLabel = findBaseline(runs, groups, opts.baseline, notes)
+  if (opts.paired !== undefined && !groups.has(opts.paired))
+    throw new InputError(`--paired ${opts.paired}: no runs with that label (labels: ${[...groups.keys()].join(', ')})`)
+  if (opts.paired === baselineLabel) throw new InputError(`--paired ${opts.paired}: that is the baseline; name a method compared with it`)
   const baseRuns = groups.get(baselineLabel)!
   const baseByKey = new Map(baseRuns.map((r) => [seedKeys.get(r)!, r]))
   const baseFor = (r: RunData): RunData => {
@@ -549,9 +552,6 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
     }
   })
 
-  if (opts.paired !== undefined && !groups.has(opts.paired))
-    throw new InputError(`--paired ${opts.paired}: no runs with that label (labels: ${labels.join(', ')})`)
-  if (opts.paired === baselineLabel) throw new InputError(`--paired ${opts.paired}: that is the baseline; name a method compared with it`)
   return {
     baseline: {
       label: baselineLabel,
@@ -669,6 +669,11 @@ function seconds(s: number): string {
 
 const pct = (f: number) => `${f >= 0 ? '' : '−'}${Math.abs(f * 100).toFixed(1)}%`
 const loss = (l: number) => l.toFixed(4)
+/** A signed difference of fractions in percentage points: "+1.2", "−0.4", "0.0". */
+function points(f: number): string {
+  const v = Number((f * 100).toFixed(1))
+  return v === 0 ? '0.0' : `${v > 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}`
+}
 
 /** "v" for one seed; "mean [min–max]" for several. */
 function show(s: Stat | undefined, f: (n: number) => string): string {
@@ -716,12 +721,8 @@ export function markdownTable(c: Comparison): string {
         line(['method', 'seeds', 'mean difference', 'sd', '95% interval', 'ahead / behind']),
         line(['---', '---:', '---:', '---:', '---:', '---:']),
         ...c.paired.rows.map((r) => {
-          const pts = (f: number) => {
-            const v = (f * 100).toFixed(1)
-            return Number(v) === 0 ? '0.0' : `${Number(v) > 0 ? '+' : '−'}${v.replace('-', '')}`
-          }
-          return line([r.label, String(r.diffs.length), r.mean === undefined ? '—' : pts(r.mean), r.sd === undefined ? '—' : (r.sd * 100).toFixed(1),
-            r.ci95 ? `${pts(r.ci95[0])} to ${pts(r.ci95[1])}` : '—', `${r.ahead} / ${r.behind}`])
+          return line([r.label, String(r.diffs.length), r.mean === undefined ? '—' : points(r.mean), r.sd === undefined ? '—' : (r.sd * 100).toFixed(1),
+            r.ci95 ? `${points(r.ci95[0])} to ${points(r.ci95[1])}` : '—', `${r.ahead} / ${r.behind}`])
         }),
         '',
       ]

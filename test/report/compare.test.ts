@@ -176,7 +176,7 @@ describe('seeds', () => {
 
   it('--paired: each method minus the reference, seed by seed, over the seeds where both reached the target', () => {
     // Scratch reaches its final loss 3 at 100 GFLOPs in every seed; a method reaching 3 at step k saves 1 − k/100.
-    const runs = [1, 2, 3].flatMap((s) => [run(`x/seed${s}/random`, {50: 4, 100: 3}, {method: 'random'})])
+    const runs = [1, 2, 3].map((s) => run(`x/seed${s}/random`, {50: 4, 100: 3}, {method: 'random'}))
     const at = (s: number, method: string, val: Record<number, number>) => runs.push(run(`x/seed${s}/${method}`, val, {method}))
     at(1, 'stack', {20: 4, 50: 3}) // 50%
     at(2, 'stack', {20: 4, 80: 3}) // 20%
