@@ -1,4 +1,5 @@
-# Sourced by the held-out scripts: the fixed rule that picks a grown model's budgets from scratch's final loss.
+# Sourced by the tuning scripts: growing a LiGO variant, training a budget run, and the fixed rule that picks a
+# grown model's budgets from scratch's final loss.
 # Grid 400 550 700 1000 1400 1750 steps; start at the largest budget whose mean final loss over seeds 1–6 (all
 # methods) is above the target, walk up until a run reaches the target (down first until one misses, if the start
 # already reaches it): every method gets the two adjacent budgets around the target, which `ligo compare --budgets`
@@ -10,6 +11,11 @@ below() { node -e 'process.exit(+process.argv[1] <= +process.argv[2] ? 0 : 1)' "
 run() {  # run DIR GROWN STEPS SEED
   [ -f $1/checkpoint/trainer.json ] || $LIGO train $2 --config target.yaml --data $O/data -o $1 --seed $4 --steps $3 \
     --eval-every $3 --save-every 0 --force
+}
+grow_ligo() {  # grow_ligo DIR SEED STEPS WARMUP [FLAG...]: LiGO with the experiment's operator batch (8 × 128)
+  local D=$1 S=$2 N=$3 W=$4; shift 4
+  [ -f $D/config.json ] || $LIGO grow $O/small --width 128 --depth 4 --method ligo --data $O/data \
+    --steps $N --warmup $W --batch 8 --seq 128 --eval-batches 20 --seed $S "$@" -o $D --force
 }
 first_budget() {  # first_budget TARGET → grid index
   local k0=0 k; for k in "${!GRID[@]}"; do below "${REF[$k]}" "$1" || k0=$k; done; echo $k0

@@ -9,22 +9,17 @@
 # method across both seeds; this per-seed order makes the same runs). A rerun skips the runs already finished.
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
+source tuning/budget-walk.sh   # grow_ligo, run
 declare -A BUDGETS=([5]="400 550 700" [6]="550 700 1000")
 for S in 5 6; do
   O=out-g$S
   [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g1/data $O/data; }    # the same prepared Brown split
   make --no-print-directory small grown SEED=$S OUT=$O METHODS="ligo stack net2net interleave zero"
-  for v in op50 il50; do
-    extra=""; [ $v = il50 ] && extra="--depth-init interleave"
-    [ -f $O/$v/grown-ligo/config.json ] || $LIGO grow $O/small --width 128 --depth 4 --method ligo --data $O/data \
-      --steps 50 --warmup 5 --batch 8 --seq 128 --eval-batches 20 --seed $S $extra -o $O/$v/grown-ligo --force
-  done
+  grow_ligo $O/op50/grown-ligo $S 50 5
+  grow_ligo $O/il50/grown-ligo $S 50 5 --depth-init interleave
   # The five methods: the Makefile's budget runs (out-gS/budget/run-METHOD-STEPS).
   make --no-print-directory budget-runs SEED=$S OUT=$O METHODS="ligo stack net2net interleave zero" BUDGETS="${BUDGETS[$S]}"
   for v in op50 il50; do
-    for B in ${BUDGETS[$S]}; do
-      [ -f $O/$v/run-ligo-$B/checkpoint/trainer.json ] || $LIGO train $O/$v/grown-ligo --config target.yaml \
-        --data $O/data -o $O/$v/run-ligo-$B --seed $S --steps $B --eval-every $B --save-every 0 --force
-    done
+    for B in ${BUDGETS[$S]}; do run $O/$v/run-ligo-$B $O/$v/grown-ligo $B $S; done
   done
 done

@@ -7,17 +7,14 @@
 # Run from experiments/growth. Sequential, ~80 min on the 2-core machine. A rerun skips finished runs.
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
-source tuning/budget-walk.sh   # GRID, REF, final, run, walk
+source tuning/budget-walk.sh   # grow_ligo, final, first_budget, walk
 for S in 7 8; do
   O=out-g$S
   [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g1/data $O/data; }    # the same prepared Brown split
   make --no-print-directory small grown runs SEED=$S OUT=$O METHODS="random"
   make --no-print-directory grown SEED=$S OUT=$O METHODS="ligo stack net2net interleave zero"
-  for v in op50 il50; do
-    extra=""; [ $v = il50 ] && extra="--depth-init interleave"
-    [ -f $O/$v/grown-ligo/config.json ] || $LIGO grow $O/small --width 128 --depth 4 --method ligo --data $O/data \
-      --steps 50 --warmup 5 --batch 8 --seq 128 --eval-batches 20 --seed $S $extra -o $O/$v/grown-ligo --force
-  done
+  grow_ligo $O/op50/grown-ligo $S 50 5
+  grow_ligo $O/il50/grown-ligo $S 50 5 --depth-init interleave
   T=$(final $O/run-random)
   echo "seed $S: scratch final $T; first budget ${GRID[$(first_budget $T)]}"
   for m in ligo stack net2net interleave zero op50 il50; do

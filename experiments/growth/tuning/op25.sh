@@ -7,14 +7,12 @@
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
 source tuning/budget-walk.sh
-grow25() { [ -f $O/op25/grown-ligo/config.json ] || $LIGO grow $O/small --width 128 --depth 4 --method ligo --data $O/data \
-  --steps 25 --warmup 3 --batch 8 --seq 128 --eval-batches 20 --seed $1 -o $O/op25/grown-ligo --force; }
 declare -A EXPLORE=([1]="400 550" [5]="400 550 700")
 for S in 1 5; do
-  O=out-g$S; grow25 $S
+  O=out-g$S; grow_ligo $O/op25/grown-ligo $S 25 3
   for B in ${EXPLORE[$S]}; do run $O/op25/run-ligo-$B $O/op25/grown-ligo $B $S; done
 done
 for S in 7 8; do
-  O=out-g$S; grow25 $S
+  O=out-g$S; grow_ligo $O/op25/grown-ligo $S 25 3
   walk $O/op25/grown-ligo $O/op25/run-ligo $S "$(final $O/run-random)"
 done
