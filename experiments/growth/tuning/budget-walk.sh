@@ -8,9 +8,9 @@ GRID=(400 550 700 1000 1400 1750)
 REF=(1.974 1.910 1.878 1.816 1.768 1.725)   # mean final loss at each grid budget, seeds 1–6 (1,750: seeds 1–2)
 final() { node -e 'const r=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse).filter(x=>x.val_loss!==undefined);console.log(r[r.length-1].val_loss)' "$1/metrics.jsonl"; }
 below() { node -e 'process.exit(+process.argv[1] <= +process.argv[2] ? 0 : 1)' "$1" "$2"; }   # $1 ≤ $2
-run() {  # run DIR GROWN STEPS SEED
+run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a schedule override
   [ -f $1/checkpoint/trainer.json ] || $LIGO train $2 --config target.yaml --data $O/data -o $1 --seed $4 --steps $3 \
-    --eval-every $3 --save-every 0 --force
+    --eval-every $3 --save-every 0 --force ${TRAIN_FLAGS:-}
 }
 grow_ligo() {  # grow_ligo DIR SEED STEPS WARMUP [FLAG...]: LiGO with the experiment's operator batch (8 × 128)
   local D=$1 S=$2 N=$3 W=$4; shift 4
@@ -20,8 +20,8 @@ grow_ligo() {  # grow_ligo DIR SEED STEPS WARMUP [FLAG...]: LiGO with the experi
 first_budget() {  # first_budget TARGET → grid index
   local k0=0 k; for k in "${!GRID[@]}"; do below "${REF[$k]}" "$1" || k0=$k; done; echo $k0
 }
-walk() {  # walk GROWN RUNPREFIX SEED TARGET: trains RUNPREFIX-STEPS for the budgets around TARGET
-  local G=$1 D=$2 S=$3 T=$4 k; k=$(first_budget $T)
+walk() {  # walk GROWN RUNPREFIX SEED TARGET [K0]: trains RUNPREFIX-STEPS for the budgets around TARGET, from grid
+  local G=$1 D=$2 S=$3 T=$4 k; k=${5:-$(first_budget $T)}   # index K0 (default: first_budget's)
   run $D-${GRID[$k]} $G ${GRID[$k]} $S
   if below "$(final $D-${GRID[$k]})" "$T"; then                       # reached already: walk down to a miss
     while [ $k -gt 0 ]; do k=$((k - 1)); run $D-${GRID[$k]} $G ${GRID[$k]} $S; below "$(final $D-${GRID[$k]})" "$T" || break; done
