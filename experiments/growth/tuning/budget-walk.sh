@@ -8,9 +8,15 @@ GRID=(400 550 700 1000 1400 1750)
 REF=(1.974 1.910 1.878 1.816 1.768 1.725)   # mean final loss at each grid budget, seeds 1–6 (1,750: seeds 1–2)
 final() { node -e 'const r=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse).filter(x=>x.val_loss!==undefined);console.log(r[r.length-1].val_loss)' "$1/metrics.jsonl"; }
 below() { node -e 'process.exit(+process.argv[1] <= +process.argv[2] ? 0 : 1)' "$1" "$2"; }   # $1 ≤ $2
-run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a schedule override
-  [ -f $1/checkpoint/trainer.json ] || $LIGO train $2 --config target.yaml --data $O/data -o $1 --seed $4 --steps $3 \
-    --eval-every $3 --save-every 0 --force ${TRAIN_FLAGS:-}
+step_of() { node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).step)' "$1/checkpoint/trainer.json"; }
+run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a schedule override. A run stopped
+  # early (SIGINT/SIGTERM leave a checkpoint at the step reached) is resumed, not taken as finished.
+  if [ ! -f $1/checkpoint/trainer.json ]; then
+    $LIGO train $2 --config target.yaml --data $O/data -o $1 --seed $4 --steps $3 --eval-every $3 --save-every 0 \
+      --force ${TRAIN_FLAGS:-}
+  elif [ "$(step_of $1)" -lt $3 ]; then
+    $LIGO train --resume $1
+  fi
 }
 grow_ligo() {  # grow_ligo DIR SEED STEPS WARMUP [FLAG...]: LiGO with the experiment's operator batch (8 × 128)
   local D=$1 S=$2 N=$3 W=$4; shift 4
