@@ -1,0 +1,104 @@
+// The decision table of tuning/confirm2-op25.sh: LiGO-25's % FLOPs saved (budget-matched) minus interleaving's, paired
+// by seed. Seeds 1–14's differences are read from the committed reports (their run directories are gone); the new
+// seeds' come from `ligo compare --budgets --seeds --paired interleave` over their runs, which also writes the new
+// seeds' report. This script only gathers the differences and computes the intervals the header fixed in advance.
+// Run from experiments/growth after the runs, naming the new seeds that finished:
+//   node tuning/confirm2-op25.mjs 15 16 17 > tuning/confirm2-op25.md
+import {execFileSync} from 'node:child_process'
+import * as fs from 'node:fs'
+
+const LIGO = new URL('../../../bin/run.js', import.meta.url).pathname
+const NEW = process.argv.slice(2)
+if (NEW.length === 0) throw new Error('name the new seeds that finished, e.g. `node tuning/confirm2-op25.mjs 15 16 17`')
+const LABEL = 'ligo-op25'
+
+/** seed number → LiGO-25 minus interleaving (fraction of scratch's FLOPs) from a committed compare.json. */
+function committed(file) {
+  const j = JSON.parse(fs.readFileSync(new URL(`../${file}`, import.meta.url), 'utf8'))
+  if (j.paired?.versus !== 'interleave') throw new Error(`${file}: not paired against interleave`)
+  const row = j.paired.rows.find((r) => r.label === LABEL)
+  if (!row) throw new Error(`${file}: no ${LABEL} row`)
+  return new Map(row.diffs.map((d) => [d.seed.replace(/^seed/, ''), d.diff]))
+}
+const old = new Map([...committed('report-budget-seeds/compare.json'), ...committed('report-budget-confirm/compare.json')])
+
+const ls = (dir, prefix) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => d.startsWith(prefix)).map((d) => `${dir}/${d}`) : [])
+const runs = [], labels = []
+for (const s of NEW) {
+  const o = `out-g${s}`, il = ls(`${o}/budget`, 'run-interleave-'), op = ls(`${o}/op25`, 'run-ligo-')
+  if (il.length === 0 || op.length === 0) throw new Error(`${o}: no interleaving or LiGO-25 budget runs`)
+  runs.push(`${o}/run-random`, ...il, ...op)
+  labels.push(...op.map((d) => `--label=${LABEL}=${d}`))
+}
+const args = ['compare', ...runs, ...labels, '--budgets', '--seeds', '--paired', 'interleave', '-o', 'report-budget-confirm2', '--force', '--json']
+const j = JSON.parse(execFileSync(process.execPath, [LIGO, ...args], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}))
+const row = j.paired?.rows.find((r) => r.label === LABEL)
+const fresh = new Map((row?.diffs ?? []).map((d) => [d.seed.replace(/^seed/, ''), d.diff]))
+for (const s of NEW) if (!fresh.has(s)) throw new Error(`seed ${s}: no paired difference (a method did not reach scratch's final loss?)`)
+
+// Student t: CDF through the regularised incomplete beta (continued fraction), quantile by bisection.
+function lgamma(x) {
+  const c = [76.18009172947146, -86.50532032941677, 24.01409824083091, -1.231739572450155, 0.1208650973866179e-2, -0.5395239384953e-5]
+  let y = x, t = x + 5.5, s = 1.000000000190015
+  t -= (x + 0.5) * Math.log(t)
+  for (const ci of c) s += ci / ++y
+  return -t + Math.log((2.5066282746310005 * s) / x)
+}
+function betacf(a, b, x) {
+  let c = 1, d = 1 - ((a + b) * x) / (a + 1), h
+  d = 1 / d; h = d
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2))
+    d = 1 + aa * d; c = 1 + aa / c; d = 1 / d; h *= d * c
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1))
+    d = 1 + aa * d; c = 1 + aa / c; d = 1 / d
+    const del = d * c
+    h *= del
+    if (Math.abs(del - 1) < 1e-15) break
+  }
+  return h
+}
+function ibeta(a, b, x) {
+  if (x <= 0) return 0
+  if (x >= 1) return 1
+  const bt = Math.exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * Math.log(x) + b * Math.log(1 - x))
+  return x < (a + 1) / (a + b + 2) ? (bt * betacf(a, b, x)) / a : 1 - (bt * betacf(b, a, 1 - x)) / b
+}
+const tcdf = (t, df) => (t >= 0 ? 1 - 0.5 * ibeta(df / 2, 0.5, df / (df + t * t)) : 0.5 * ibeta(df / 2, 0.5, df / (df + t * t)))
+function tq(p, df) {
+  let lo = 0, hi = 100
+  for (let i = 0; i < 200; i++) { const m = (lo + hi) / 2; if (tcdf(m, df) < p) lo = m; else hi = m }
+  return (lo + hi) / 2
+}
+// Check against compare.ts's table of the 0.975 quantile before trusting anything else.
+for (const [df, q] of [[5, 2.5706], [11, 2.201], [19, 2.093]]) if (Math.abs(tq(0.975, df) - q) > 1e-3) throw new Error(`t quantile off at df ${df}`)
+
+const POCOCK = 0.0294 // two-sided nominal level, second of two looks, overall 5%
+function summary(seeds, all) {
+  const d = seeds.map((s) => {
+    const v = all.get(s)
+    if (v === undefined) throw new Error(`seed ${s}: no difference`)
+    return v
+  })
+  const n = d.length, mean = d.reduce((a, b) => a + b, 0) / n
+  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)), se = sd / Math.sqrt(n)
+  const ci = (alpha) => [mean - tq(1 - alpha / 2, n - 1) * se, mean + tq(1 - alpha / 2, n - 1) * se]
+  return {n, mean, sd, ci95: ci(0.05), ciP: ci(POCOCK), ahead: d.filter((x) => x > 0).length, behind: d.filter((x) => x < 0).length}
+}
+const all = new Map([...old, ...fresh])
+const pts = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(2)}`
+const SETS = [
+  ['primary: seeds 2, 3, 4, 6, 7, 8, 9–14 and the new seeds', ['2', '3', '4', '6', '7', '8', '9', '10', '11', '12', '13', '14', ...NEW], true],
+  ['new seeds only', NEW, false],
+  ['every seed (the pick seeds 1 and 5 included)', ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14', ...NEW], false],
+]
+console.log(`LiGO-25 minus interleaving, % FLOPs saved (points), paired by seed. New seeds: ${NEW.join(', ')}.\n`)
+console.log('| seed set | seeds | mean | sd | 95% interval | 97.06% interval (Pocock, 2nd look) | ahead / behind | beats it? |')
+console.log('|---|---:|---:|---:|---:|---:|---:|---|')
+for (const [name, seeds, primary] of SETS) {
+  const r = summary(seeds, all)
+  const verdict = primary ? (r.ciP[0] > 0 ? 'yes (97.06% above zero)' : 'no (97.06% includes zero)') : r.ci95[0] > 0 ? '95% above zero' : '95% includes zero'
+  console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | ${(100 * r.sd).toFixed(2)} | ${pts(r.ci95[0])} to ${pts(r.ci95[1])} | ${pts(r.ciP[0])} to ${pts(r.ciP[1])} | ${r.ahead} / ${r.behind} | ${verdict} |`)
+}
+console.log(`\nPer new seed (points): ${NEW.map((s) => `${s}: ${pts(fresh.get(s))}`).join(', ')}. New seeds' report: report-budget-confirm2/.`)
