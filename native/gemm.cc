@@ -160,7 +160,10 @@ LIGO_AVX2 void k_avx2(int kc, const float* a, const float* b, float* c, long ldc
     a += MR;
     b += 16;
   }
+  // Unrolled so c0/c1 are indexed by constants only: with a runtime index here GCC keeps the accumulators in
+  // memory and stores all twelve every k step (measured: 38–53 GFLOP/s at 256³–1024³ vs ~150 for OpenBLAS).
   alignas(32) float tmp[16];
+#pragma GCC unroll 8
   for (int r = 0; r < R; r++) {
     float* p = c + r * ldc;
     __m256 x0 = _mm256_mul_ps(c0[r], _mm256_set1_ps(alpha)), x1 = _mm256_mul_ps(c1[r], _mm256_set1_ps(alpha));
