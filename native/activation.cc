@@ -53,6 +53,33 @@ LIGO_AVX512 void gelu_bwd_512(const float* x, const float* dy, long i0, long i1,
     _mm512_mask_storeu_ps(dx + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dy + i), _mm512_add_ps(left, right)));
   }
 }
+
+LIGO_AVX2 void gelu_fwd_256(const float* x, long i0, long i1, float* y) {
+  const __m256 s = _mm256_set1_ps(kS), a = _mm256_set1_ps(kA), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  for (long i = i0; i < i1; i += 8) {
+    __m256i k = lanes8((int)(i1 - i < 8 ? i1 - i : 8));
+    __m256 v = _mm256_maskload_ps(x + i, k);
+    __m256 u = _mm256_mul_ps(s, _mm256_fmadd_ps(_mm256_mul_ps(a, v), _mm256_mul_ps(v, v), v));
+    __m256 t = tanh256(u);
+    _mm256_maskstore_ps(y + i, k, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+  }
+}
+
+LIGO_AVX2 void gelu_bwd_256(const float* x, const float* dy, long i0, long i1, float* dx) {
+  const __m256 s = _mm256_set1_ps(kS), a = _mm256_set1_ps(kA), a3 = _mm256_set1_ps(3.0f * kA);
+  const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+  for (long i = i0; i < i1; i += 8) {
+    __m256i k = lanes8((int)(i1 - i < 8 ? i1 - i : 8));
+    __m256 v = _mm256_maskload_ps(x + i, k);
+    __m256 v2 = _mm256_mul_ps(v, v);
+    __m256 u = _mm256_mul_ps(s, _mm256_fmadd_ps(_mm256_mul_ps(a, v), v2, v));
+    __m256 t = tanh256(u);
+    __m256 left = _mm256_mul_ps(half, _mm256_add_ps(one, t));
+    __m256 sech2 = _mm256_fnmadd_ps(t, t, one);
+    __m256 right = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, v), sech2), _mm256_mul_ps(s, _mm256_fmadd_ps(a3, v2, one)));
+    _mm256_maskstore_ps(dx + i, k, _mm256_mul_ps(_mm256_maskload_ps(dy + i, k), _mm256_add_ps(left, right)));
+  }
+}
 #endif
 
 }  // namespace
@@ -61,6 +88,7 @@ void gelu_forward(const float* x, long n, float* y) {
   parallel_range(n, 16384, [&](long i0, long i1) {
 #if LIGO_X86
     if (active_isa() == Isa::Avx512) return gelu_fwd_512(x, i0, i1, y);
+    if (active_isa() == Isa::Avx2) return gelu_fwd_256(x, i0, i1, y);
 #endif
     gelu_fwd_ref(x, i0, i1, y);
   });
@@ -70,6 +98,7 @@ void gelu_backward(const float* x, const float* dy, long n, float* dx) {
   parallel_range(n, 16384, [&](long i0, long i1) {
 #if LIGO_X86
     if (active_isa() == Isa::Avx512) return gelu_bwd_512(x, dy, i0, i1, dx);
+    if (active_isa() == Isa::Avx2) return gelu_bwd_256(x, dy, i0, i1, dx);
 #endif
     gelu_bwd_ref(x, dy, i0, i1, dx);
   });

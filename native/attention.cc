@@ -73,11 +73,49 @@ LIGO_AVX512 void softmax_bwd_row_512(const float* p, float* d, int n, int T, flo
   }
   for (int j = n; j < T; j++) d[j] = 0.0f;
 }
+
+LIGO_AVX2 void softmax_causal_row_256(float* row, int n, int T) {
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(row + j, k), _mm256_castsi256_ps(k)));
+  }
+  __m256 vm = _mm256_set1_ps(hmax256(mx)), s = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp256(_mm256_sub_ps(_mm256_maskload_ps(row + j, k), vm)));
+    s = _mm256_add_ps(s, e);
+    _mm256_maskstore_ps(row + j, k, e);
+  }
+  __m256 inv = _mm256_set1_ps(1.0f / hsum256(s));
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    _mm256_maskstore_ps(row + j, k, _mm256_mul_ps(_mm256_maskload_ps(row + j, k), inv));
+  }
+  for (int j = n; j < T; j++) row[j] = 0.0f;
+}
+
+LIGO_AVX2 void softmax_bwd_row_256(const float* p, float* d, int n, int T, float scale) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    acc = _mm256_fmadd_ps(_mm256_maskload_ps(p + j, k), _mm256_maskload_ps(d + j, k), acc);
+  }
+  __m256 dot = _mm256_set1_ps(hsum256(acc)), vs = _mm256_set1_ps(scale);
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    __m256 pv = _mm256_maskload_ps(p + j, k);
+    __m256 o = _mm256_mul_ps(_mm256_mul_ps(vs, pv), _mm256_sub_ps(_mm256_maskload_ps(d + j, k), dot));
+    _mm256_maskstore_ps(d + j, k, o);
+  }
+  for (int j = n; j < T; j++) d[j] = 0.0f;
+}
 #endif
 
 void softmax_causal_row(float* row, int n, int T) {
 #if LIGO_X86
   if (active_isa() == Isa::Avx512) return softmax_causal_row_512(row, n, T);
+  if (active_isa() == Isa::Avx2) return softmax_causal_row_256(row, n, T);
 #endif
   softmax_causal_row_ref(row, n, T);
 }
@@ -85,6 +123,7 @@ void softmax_causal_row(float* row, int n, int T) {
 void softmax_bwd_row(const float* p, float* d, int n, int T, float scale) {
 #if LIGO_X86
   if (active_isa() == Isa::Avx512) return softmax_bwd_row_512(p, d, n, T, scale);
+  if (active_isa() == Isa::Avx2) return softmax_bwd_row_256(p, d, n, T, scale);
 #endif
   softmax_bwd_row_ref(p, d, n, T, scale);
 }

@@ -1,6 +1,6 @@
 // Elementwise and row kernels used by the `native` tfjs backend's overrides and by the fused ops.
-// Simple loops are written once as inline templates and instantiated twice: for baseline x86-64 and under an
-// AVX-512 target attribute (where GCC vectorises them with 16 lanes).
+// Simple loops are written once as inline templates and instantiated three times: for baseline x86-64 and
+// under an AVX-512 and an AVX2 target attribute (where GCC vectorises them with 16 and 8 lanes).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -62,6 +62,10 @@ template <int OP>
 LIGO_AVX512 void binary_512(const float* a, long na, const float* b, long nb, float* out, long i0, long i1) {
   binary_body<OP>(a, na, b, nb, out, i0, i1);
 }
+template <int OP>
+LIGO_AVX2 void binary_256(const float* a, long na, const float* b, long nb, float* out, long i0, long i1) {
+  binary_body<OP>(a, na, b, nb, out, i0, i1);
+}
 #endif
 
 using BinFn = void (*)(const float*, long, const float*, long, float*, long, long);
@@ -70,6 +74,10 @@ BinFn pick(BinOp op) {
 #if LIGO_X86
   if (active_isa() == Isa::Avx512) {
     static const BinFn t[4] = {binary_512<0>, binary_512<1>, binary_512<2>, binary_512<3>};
+    return t[(int)op];
+  }
+  if (active_isa() == Isa::Avx2) {
+    static const BinFn t[4] = {binary_256<0>, binary_256<1>, binary_256<2>, binary_256<3>};
     return t[(int)op];
   }
 #endif
@@ -87,6 +95,7 @@ __attribute__((always_inline)) inline void colsum_body(const float* __restrict d
 void colsum_base(const float* dy, long r0, long r1, int D, float* acc) { colsum_body(dy, r0, r1, D, acc); }
 #if LIGO_X86
 LIGO_AVX512 void colsum_512(const float* dy, long r0, long r1, int D, float* acc) { colsum_body(dy, r0, r1, D, acc); }
+LIGO_AVX2 void colsum_256(const float* dy, long r0, long r1, int D, float* acc) { colsum_body(dy, r0, r1, D, acc); }
 #endif
 
 void softmax_rows_ref(const float* x, long r0, long r1, int D, float* y) {
@@ -122,6 +131,30 @@ LIGO_AVX512 void softmax_rows_512(const float* x, long r0, long r1, int D, float
     }
   }
 }
+
+LIGO_AVX2 void softmax_rows_256(const float* x, long r0, long r1, int D, float* y) {
+  for (long i = r0; i < r1; i++) {
+    const float* xi = x + i * D;
+    float* yi = y + i * D;
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    for (int j = 0; j < D; j += 8) {
+      __m256i k = lanes8(D - j);
+      mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(xi + j, k), _mm256_castsi256_ps(k)));
+    }
+    __m256 vm = _mm256_set1_ps(hmax256(mx)), s = _mm256_setzero_ps();
+    for (int j = 0; j < D; j += 8) {
+      __m256i k = lanes8(D - j);
+      __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp256(_mm256_sub_ps(_mm256_maskload_ps(xi + j, k), vm)));
+      s = _mm256_add_ps(s, e);
+      _mm256_maskstore_ps(yi + j, k, e);
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / hsum256(s));
+    for (int j = 0; j < D; j += 8) {
+      __m256i k = lanes8(D - j);
+      _mm256_maskstore_ps(yi + j, k, _mm256_mul_ps(_mm256_maskload_ps(yi + j, k), inv));
+    }
+  }
+}
 #endif
 
 }  // namespace
@@ -143,6 +176,7 @@ void col_sum(const float* dy, long N, int D, float* db) {
     if (r0 >= r1) return;
 #if LIGO_X86
     if (active_isa() == Isa::Avx512) return colsum_512(dy, r0, r1, D, &part[(size_t)t * D]);
+    if (active_isa() == Isa::Avx2) return colsum_256(dy, r0, r1, D, &part[(size_t)t * D]);
 #endif
     colsum_base(dy, r0, r1, D, &part[(size_t)t * D]);
   });
@@ -157,6 +191,7 @@ void softmax_rows(const float* x, long N, int D, float* y) {
   parallel_range(N, 16384 / (D > 0 ? D : 1) + 1, [&](long r0, long r1) {
 #if LIGO_X86
     if (active_isa() == Isa::Avx512) return softmax_rows_512(x, r0, r1, D, y);
+    if (active_isa() == Isa::Avx2) return softmax_rows_256(x, r0, r1, D, y);
 #endif
     softmax_rows_ref(x, r0, r1, D, y);
   });

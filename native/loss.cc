@@ -44,9 +44,35 @@ LIGO_AVX512 void row_grad_512(const float* x, float lse, int t, int V, float kk,
   }
   d[t] -= kk;
 }
+
+LIGO_AVX2 float row_lse_256(const float* x, int V) {
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  for (int j = 0; j < V; j += 8) {
+    __m256i k = lanes8(V - j);
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(x + j, k), _mm256_castsi256_ps(k)));
+  }
+  float m = hmax256(mx);
+  __m256 vm = _mm256_set1_ps(m), s = _mm256_setzero_ps();
+  for (int j = 0; j < V; j += 8) {
+    __m256i k = lanes8(V - j);
+    s = _mm256_add_ps(s, _mm256_and_ps(_mm256_castsi256_ps(k), exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), vm))));
+  }
+  return m + std::log(hsum256(s));
+}
+
+LIGO_AVX2 void row_grad_256(const float* x, float lse, int t, int V, float kk, float* d) {
+  __m256 vl = _mm256_set1_ps(lse), vk = _mm256_set1_ps(kk);
+  for (int j = 0; j < V; j += 8) {
+    __m256i k = lanes8(V - j);
+    __m256 p = exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), vl));
+    _mm256_maskstore_ps(d + j, k, _mm256_mul_ps(vk, p));
+  }
+  d[t] -= kk;
+}
 #endif
 
 bool fast() { return active_isa() == Isa::Avx512; }
+bool avx2() { return active_isa() == Isa::Avx2; }
 
 }  // namespace
 
@@ -59,7 +85,7 @@ double crossentropy_forward(const float* logits, const int32_t* targets, int N, 
     for (long i = t * per; i < N && i < (t + 1) * per; i++) {
       const float* x = logits + i * (long)V;
 #if LIGO_X86
-      float l = fast() ? row_lse_512(x, V) : row_lse_ref(x, V);
+      float l = fast() ? row_lse_512(x, V) : avx2() ? row_lse_256(x, V) : row_lse_ref(x, V);
 #else
       float l = row_lse_ref(x, V);
 #endif
@@ -81,6 +107,10 @@ void crossentropy_backward(const float* logits, const int32_t* targets, const fl
 #if LIGO_X86
       if (fast()) {
         row_grad_512(logits + i * (long)V, lse[i], targets[i], V, k, dlogits + i * (long)V);
+        continue;
+      }
+      if (avx2()) {
+        row_grad_256(logits + i * (long)V, lse[i], targets[i], V, k, dlogits + i * (long)V);
         continue;
       }
 #endif

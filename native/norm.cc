@@ -105,9 +105,64 @@ LIGO_AVX512 void ln_bwd_rows_512(const float* dy, const float* x, const float* g
     }
   }
 }
+
+LIGO_AVX2 void ln_fwd_rows_256(const float* x, const float* g, const float* b, long r0, long r1, int C, float eps,
+                               float* y, float* mean, float* rstd) {
+  for (long i = r0; i < r1; i++) {
+    const float* xi = x + i * C;
+    float* yi = y + i * C;
+    __m256 s = _mm256_setzero_ps();
+    for (int c = 0; c < C; c += 8) s = _mm256_add_ps(s, _mm256_maskload_ps(xi + c, lanes8(C - c)));
+    float m = hsum256(s) / C;
+    __m256 vm = _mm256_set1_ps(m), v = _mm256_setzero_ps();
+    for (int c = 0; c < C; c += 8) {
+      __m256i k = lanes8(C - c);
+      __m256 d = _mm256_and_ps(_mm256_castsi256_ps(k), _mm256_sub_ps(_mm256_maskload_ps(xi + c, k), vm));
+      v = _mm256_fmadd_ps(d, d, v);
+    }
+    float rs = 1.0f / std::sqrt(hsum256(v) / C + eps);
+    __m256 vr = _mm256_set1_ps(rs);
+    for (int c = 0; c < C; c += 8) {
+      __m256i k = lanes8(C - c);
+      __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(xi + c, k), vm), vr);
+      __m256 o = _mm256_fmadd_ps(xh, _mm256_maskload_ps(g + c, k), _mm256_maskload_ps(b + c, k));
+      _mm256_maskstore_ps(yi + c, k, o);
+    }
+    mean[i] = m;
+    rstd[i] = rs;
+  }
+}
+
+LIGO_AVX2 void ln_bwd_rows_256(const float* dy, const float* x, const float* g, const float* mean, const float* rstd,
+                               long r0, long r1, int C, float* dx, float* dg, float* db) {
+  for (long i = r0; i < r1; i++) {
+    const float *dyi = dy + i * C, *xi = x + i * C;
+    __m256 vm = _mm256_set1_ps(mean[i]), vr = _mm256_set1_ps(rstd[i]);
+    __m256 sd = _mm256_setzero_ps(), sdx = _mm256_setzero_ps();
+    for (int c = 0; c < C; c += 8) {
+      __m256i k = lanes8(C - c);
+      __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(xi + c, k), vm), vr);
+      __m256 d = _mm256_mul_ps(_mm256_maskload_ps(dyi + c, k), _mm256_maskload_ps(g + c, k));  // 0 in masked lanes
+      sd = _mm256_add_ps(sd, d);
+      sdx = _mm256_fmadd_ps(d, xh, sdx);
+    }
+    __m256 msd = _mm256_set1_ps(hsum256(sd) / C), msdx = _mm256_set1_ps(hsum256(sdx) / C);
+    for (int c = 0; c < C; c += 8) {
+      __m256i k = lanes8(C - c);
+      __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(xi + c, k), vm), vr);
+      __m256 dyv = _mm256_maskload_ps(dyi + c, k);
+      __m256 d = _mm256_mul_ps(dyv, _mm256_maskload_ps(g + c, k));
+      _mm256_maskstore_ps(dg + c, k, _mm256_fmadd_ps(dyv, xh, _mm256_maskload_ps(dg + c, k)));
+      _mm256_maskstore_ps(db + c, k, _mm256_add_ps(dyv, _mm256_maskload_ps(db + c, k)));
+      __m256 o = _mm256_mul_ps(vr, _mm256_sub_ps(_mm256_sub_ps(d, msd), _mm256_mul_ps(xh, msdx)));
+      _mm256_maskstore_ps(dx + i * C + c, k, o);
+    }
+  }
+}
 #endif
 
 bool fast() { return active_isa() == Isa::Avx512; }
+bool avx2() { return active_isa() == Isa::Avx2; }
 
 }  // namespace
 
@@ -116,6 +171,7 @@ void layernorm_forward(const float* x, const float* g, const float* b, int N, in
   parallel_range(N, 64, [&](long r0, long r1) {
 #if LIGO_X86
     if (fast()) return ln_fwd_rows_512(x, g, b, r0, r1, C, eps, y, mean, rstd);
+    if (avx2()) return ln_fwd_rows_256(x, g, b, r0, r1, C, eps, y, mean, rstd);
 #endif
     ln_fwd_rows_ref(x, g, b, r0, r1, C, eps, y, mean, rstd);
   });
@@ -132,6 +188,7 @@ void layernorm_backward(const float* dy, const float* x, const float* g, const f
     float *pg = &part[(size_t)t * 2 * C], *pb = pg + C;
 #if LIGO_X86
     if (fast()) return ln_bwd_rows_512(dy, x, g, mean, rstd, r0, r1, C, dx, pg, pb);
+    if (avx2()) return ln_bwd_rows_256(dy, x, g, mean, rstd, r0, r1, C, dx, pg, pb);
 #endif
     ln_bwd_rows_ref(dy, x, g, mean, rstd, r0, r1, C, dx, pg, pb);
   });

@@ -32,6 +32,9 @@ void adamw_base(float* p, const float* g, float* m, float* v, long i0, long i1, 
 LIGO_AVX512 void adamw_512(float* p, const float* g, float* m, float* v, long i0, long i1, Coef c) {
   adamw_body(p, g, m, v, i0, i1, c);
 }
+LIGO_AVX2 void adamw_256(float* p, const float* g, float* m, float* v, long i0, long i1, Coef c) {
+  adamw_body(p, g, m, v, i0, i1, c);
+}
 #endif
 
 // Σ x² over [i0, i1) in double, 8 independent partial sums (vectorisable; the order depends only on i0, i1).
@@ -49,6 +52,7 @@ __attribute__((always_inline)) inline double sumsq_body(const float* __restrict 
 double sumsq_base(const float* x, long i0, long i1) { return sumsq_body(x, i0, i1); }
 #if LIGO_X86
 LIGO_AVX512 double sumsq_512(const float* x, long i0, long i1) { return sumsq_body(x, i0, i1); }
+LIGO_AVX2 double sumsq_256(const float* x, long i0, long i1) { return sumsq_body(x, i0, i1); }
 #endif
 
 }  // namespace
@@ -63,6 +67,10 @@ double sum_squares(const float* x, long n) {
 #if LIGO_X86
     if (active_isa() == Isa::Avx512) {
       part[(size_t)b] = sumsq_512(x, i0, i1);
+      return;
+    }
+    if (active_isa() == Isa::Avx2) {
+      part[(size_t)b] = sumsq_256(x, i0, i1);
       return;
     }
 #endif
@@ -80,6 +88,7 @@ void adamw_update(float* p, const float* g, float* m, float* v, long n, float lr
   parallel_range(n, 65536, [&](long i0, long i1) {
 #if LIGO_X86
     if (active_isa() == Isa::Avx512) return adamw_512(p, g, m, v, i0, i1, c);
+    if (active_isa() == Isa::Avx2) return adamw_256(p, g, m, v, i0, i1, c);
 #endif
     adamw_base(p, g, m, v, i0, i1, c);
   });

@@ -1,6 +1,7 @@
 // Child-process check of the addon's non-default ISA paths (run by isa.test.ts with LIGO_ISA=avx2|scalar, which
-// caps the kernels' dispatch at load time): GEMM variants, layer norm, GELU, attention and softmax against plain
-// JS. Prints one JSON line {isa, failures}.
+// caps the kernels' dispatch at load time): GEMM variants, layer norm, GELU, attention and softmax (forward and
+// backward), cross-entropy, AdamW, column sums and broadcast binary ops against plain JS, with row lengths that
+// leave vector tails and softmax inputs wide enough for e^x to underflow. Prints one JSON line {isa, failures}.
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 
@@ -79,5 +80,109 @@ for (const [M, N, K] of [[45, 65, 33], [150, 70, 400], [7, 3, 1]]) {
     for (let j = 0; j <= i; j++) for (let c = 0; c < HS; c++) want[o + i * HS + c] += (Math.exp(s[j] - m) / z) * v[o + j * HS + c]
   }
   close('attention', out, want)
+}
+{
+  // Backward passes and the remaining row kernels.
+  const [Nr, Cc] = [7, 45]
+  const x = rnd(Nr * Cc), g = rnd(Cc), b = rnd(Cc), dy = rnd(Nr * Cc)
+  const y = new Float32Array(Nr * Cc), mean = new Float32Array(Nr), rstd = new Float32Array(Nr)
+  addon.layerNormForward(x, g, b, Nr, Cc, 1e-5, y, mean, rstd)
+  const dx = new Float32Array(Nr * Cc), dg = new Float32Array(Cc), db = new Float32Array(Cc)
+  addon.layerNormBackward(dy, x, g, mean, rstd, Nr, Cc, dx, dg, db)
+  const wdx = new Float32Array(Nr * Cc), wdg = new Float32Array(Cc), wdb = new Float32Array(Cc)
+  for (let i = 0; i < Nr; i++) {
+    let sd = 0, sdx = 0
+    const xh = (c) => (x[i * Cc + c] - mean[i]) * rstd[i]
+    for (let c = 0; c < Cc; c++) (sd += dy[i * Cc + c] * g[c]), (sdx += dy[i * Cc + c] * g[c] * xh(c))
+    for (let c = 0; c < Cc; c++) {
+      wdx[i * Cc + c] = rstd[i] * (dy[i * Cc + c] * g[c] - sd / Cc - xh(c) * (sdx / Cc))
+      wdg[c] += dy[i * Cc + c] * xh(c)
+      wdb[c] += dy[i * Cc + c]
+    }
+  }
+  close('layerNormBackward dx', dx, wdx)
+  close('layerNormBackward dg', dg, wdg)
+  close('layerNormBackward db', db, wdb)
+
+  const gx = Float32Array.from(rnd(101), (v) => v * 6), gdy = rnd(101), gdx = new Float32Array(101)
+  addon.geluBackward(gx, gdy, gdx, 101)
+  const s = Math.sqrt(2 / Math.PI)
+  close('geluBackward', gdx, gx.map((v, i) => {
+    const t = Math.tanh(s * (v + 0.044715 * v ** 3))
+    return gdy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * s * (1 + 3 * 0.044715 * v * v))
+  }))
+
+  // Logits spread over ±300: most e^(x − max) underflow to 0.
+  const [N, V] = [5, 27]
+  const logits = Float32Array.from(rnd(N * V), (v) => v * 300), targets = Int32Array.from({length: N}, (_, i) => (i * 7) % V)
+  const lse = new Float32Array(N)
+  const loss = addon.crossEntropyForward(logits, targets, N, V, lse)
+  const wlse = Array.from({length: N}, (_, i) => {
+    const row = logits.subarray(i * V, (i + 1) * V), m = Math.max(...row)
+    return m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0))
+  })
+  close('crossEntropy lse', lse, wlse)
+  close('crossEntropy loss', [loss], [wlse.reduce((a, l, i) => a + l - logits[i * V + targets[i]], 0) / N])
+  const dlogits = new Float32Array(N * V)
+  addon.crossEntropyBackward(logits, targets, lse, N, V, 2, dlogits)
+  close('crossEntropyBackward', dlogits, logits.map((v, j) => (2 / N) * (Math.exp(v - wlse[Math.floor(j / V)]) - (j % V === targets[Math.floor(j / V)] ? 1 : 0))))
+  const sw = new Float32Array(N * V)
+  addon.softmax(logits, N, V, sw)
+  close('softmax (underflow)', sw, logits.map((v, j) => Math.exp(v - wlse[Math.floor(j / V)])))
+
+  const n = 1001, p = rnd(n), gr = rnd(n), m = rnd(n).map((v) => v * 0.1), vv = rnd(n).map((v) => v * v * 0.01)
+  const [p0, m0, v0] = [p.slice(), m.slice(), vv.slice()]
+  addon.adamwUpdate(p, gr, m, vv, 1e-2, 0.9, 0.95, 1e-8, 0.1, 3)
+  const wp = new Float32Array(n), wm = new Float32Array(n), wv = new Float32Array(n)
+  for (let i = 0; i < n; i++) {
+    wm[i] = 0.9 * m0[i] + 0.1 * gr[i]
+    wv[i] = 0.95 * v0[i] + 0.05 * gr[i] * gr[i]
+    wp[i] = p0[i] * (1 - 1e-2 * 0.1) - (1e-2 * (wm[i] / (1 - 0.9 ** 3))) / (Math.sqrt(wv[i] / (1 - 0.95 ** 3)) + 1e-8)
+  }
+  close('adamw m', m, wm)
+  close('adamw v', vv, wv)
+  close('adamw p', p, wp)
+  close('sumSquares', [addon.sumSquares(gr)], [gr.reduce((a, v) => a + v * v, 0)])
+
+  const [R, D] = [300, 37], cs = rnd(R * D), col = new Float32Array(D)
+  addon.colSum(cs, R, D, col)
+  close('colSum', col, Array.from({length: D}, (_, j) => { let t = 0; for (let i = 0; i < R; i++) t += cs[i * D + j]; return t }))
+  const ba = rnd(6 * D), bb = rnd(D), bo = new Float32Array(6 * D)
+  for (const [op, f] of [[0, (u, w) => u + w], [1, (u, w) => u - w], [2, (u, w) => u * w], [3, (u, w) => u / w]]) {
+    addon.binary(op, ba, 6 * D, bb, D, bo, 6 * D)
+    close(`binary ${op}`, bo, ba.map((u, i) => f(u, bb[i % D])))
+  }
+}
+{
+  // Attention backward against the formulas: dV = Pᵀ·dO, dP = dO·Vᵀ, dS = scale·P⊙(dP − rowsum(P⊙dP)),
+  // dQ = dS·K, dK = dSᵀ·Q (P from the forward, itself checked above).
+  const [BH, T, HS, sc] = [2, 53, 6, 0.4]
+  const q = rnd(BH * T * HS), k = rnd(BH * T * HS), v = rnd(BH * T * HS), dO = rnd(BH * T * HS)
+  const out = new Float32Array(BH * T * HS), P = new Float32Array(BH * T * T)
+  addon.attentionForward(q, k, v, BH, T, HS, sc, out, P)
+  const dq = new Float32Array(BH * T * HS), dk = new Float32Array(BH * T * HS), dv = new Float32Array(BH * T * HS)
+  addon.attentionBackward(dO, q, k, v, P, BH, T, HS, sc, dq, dk, dv)
+  const wq = new Float32Array(BH * T * HS), wk = new Float32Array(BH * T * HS), wv = new Float32Array(BH * T * HS)
+  for (let h = 0; h < BH; h++) {
+    const o = h * T * HS, Pb = (i, j) => P[h * T * T + i * T + j]
+    for (let i = 0; i < T; i++) {
+      const dP = [], row = []
+      for (let j = 0; j <= i; j++) {
+        let d = 0
+        for (let c = 0; c < HS; c++) d += dO[o + i * HS + c] * v[o + j * HS + c]
+        dP.push(d)
+      }
+      const dot = dP.reduce((a, d, j) => a + d * Pb(i, j), 0)
+      for (let j = 0; j <= i; j++) row.push(sc * Pb(i, j) * (dP[j] - dot))
+      for (let j = 0; j <= i; j++) for (let c = 0; c < HS; c++) {
+        wv[o + j * HS + c] += Pb(i, j) * dO[o + i * HS + c]
+        wq[o + i * HS + c] += row[j] * k[o + j * HS + c]
+        wk[o + j * HS + c] += row[j] * q[o + i * HS + c]
+      }
+    }
+  }
+  close('attentionBackward dq', dq, wq)
+  close('attentionBackward dk', dk, wk)
+  close('attentionBackward dv', dv, wv)
 }
 console.log(JSON.stringify({isa: addon.info().isa, failures}))
