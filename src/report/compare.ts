@@ -614,16 +614,23 @@ function disambiguate(runs: readonly RunData[]): RunData[] {
 
 /**
  * Seed keys of every run, by one scheme for all labels (so a run's key can be looked up among the baseline's):
- * parent directory names if they tell the runs of every label apart, else training seeds if those do, else
- * positions within each label.
+ * parent directory names if they tell the runs of every label apart and name the same seeds across labels, else
+ * training seeds if those do, else positions within each label. (With one run per label every scheme tells the
+ * runs apart; the parent directories of `out/run-random` and `out/budget/run-stack-700` do not match, the
+ * training seeds do.)
  */
 function seedKeysOf(groups: readonly (readonly RunData[])[]): Map<RunData, string> {
   const distinct = (ks: (string | undefined)[]) => ks.length === 1 || (ks.every((k) => k !== undefined) && new Set(ks).size === ks.length)
+  /** Every label shares at least one key with the other labels (else nothing could be paired). */
+  const overlapping = (keys: (string | undefined)[][]) =>
+    keys.length < 2 || keys.every((ks, i) => ks.some((k) => k !== undefined && keys.some((other, j) => j !== i && other.includes(k))))
   const schemes: ((r: RunData, i: number) => string | undefined)[] = [
     (r) => path.basename(path.dirname(path.resolve(r.dir))),
     (r) => (r.train_seed === undefined ? undefined : `seed${r.train_seed}`),
   ]
-  const key = schemes.find((k) => groups.every((g) => distinct(g.map(k)))) ?? ((_: RunData, i: number) => `#${i + 1}`)
+  const key =
+    schemes.find((k) => groups.every((g) => distinct(g.map(k))) && overlapping(groups.map((g) => g.map(k)))) ??
+    ((_: RunData, i: number) => `#${i + 1}`)
   return new Map(groups.flatMap((g) => g.map((r, i) => [r, key(r, i)!] as const)))
 }
 

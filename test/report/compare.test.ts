@@ -207,6 +207,18 @@ describe('seeds', () => {
     expect(() => compareRuns(runs, {seeds: true, paired: 'random'})).toThrow(/that is the baseline/)
   })
 
+  it('--paired with one seed: runs in different directories are paired by their training seed', () => {
+    // The layout of the growth experiment's budget runs: scratch in out-g15/, each method under its own folder.
+    const mk = (dir: string, val: Record<number, number>, method: string) =>
+      runFromParts({dir, metricsFile: `${dir}/metrics.jsonl`, rows: rows(val), trainSeed: 15, runProvenance: {init_from: `${dir}-grown`},
+        initProvenance: {grown_from: 'small/checkpoint', growth: {method}}})
+    const runs = [mk('x/out-g15/run-random', {50: 4, 100: 3}, 'random'), mk('x/budget/run-stack', {20: 4, 50: 3}, 'stack'),
+      mk('x/op25/run-ligo', {20: 4, 40: 3}, 'ligo')]
+    const c = compareRuns(runs, {seeds: true, paired: 'stack'})
+    expect(c.paired!.rows[0].diffs).toEqual([{seed: 'seed15', diff: expect.closeTo(0.1, 12)}])
+    expect(c.runs.map((r) => r.seed)).toEqual(['seed15', 'seed15', 'seed15'])
+  })
+
   it('t quantiles: the table and the large-df series agree with the normal limit', () => {
     expect(tQuantile975(1)).toBe(12.706)
     expect(tQuantile975(30)).toBe(2.042)

@@ -98,6 +98,10 @@ console.log('| seed set | seeds | mean | sd | 95% interval | 97.06% interval (Po
 console.log('|---|---:|---:|---:|---:|---:|---:|---|')
 for (const [name, seeds, primary] of SETS) {
   const r = summary(seeds, all)
+  if (r.n < 2) {
+    console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | needs two seeds | | | ${r.ahead} / ${r.behind} | |`)
+    continue
+  }
   const verdict = primary ? (r.ciP[0] > 0 ? 'yes (97.06% above zero)' : 'no (97.06% includes zero)') : r.ci95[0] > 0 ? '95% above zero' : '95% includes zero'
   console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | ${(100 * r.sd).toFixed(2)} | ${pts(r.ci95[0])} to ${pts(r.ci95[1])} | ${pts(r.ciP[0])} to ${pts(r.ciP[1])} | ${r.ahead} / ${r.behind} | ${verdict} |`)
 }
