@@ -41,20 +41,7 @@ void softmax_bwd_row_ref(const float* p, float* d, int n, int T, float scale) {
 
 #if LIGO_X86
 LIGO_AVX512 void softmax_causal_row_512(float* row, int n, int T) {
-  __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes(n - j), row + j));
-  __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), s = _mm512_setzero_ps();
-  for (int j = 0; j < n; j += 16) {
-    __mmask16 k = lanes(n - j);
-    __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + j), vm)));
-    s = _mm512_add_ps(s, e);
-    _mm512_mask_storeu_ps(row + j, k, e);
-  }
-  __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
-  for (int j = 0; j < n; j += 16) {
-    __mmask16 k = lanes(n - j);
-    _mm512_mask_storeu_ps(row + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row + j), inv));
-  }
+  softmax_row_512(row, row, n);
   for (int j = n; j < T; j++) row[j] = 0.0f;
 }
 
@@ -75,23 +62,7 @@ LIGO_AVX512 void softmax_bwd_row_512(const float* p, float* d, int n, int T, flo
 }
 
 LIGO_AVX2 void softmax_causal_row_256(float* row, int n, int T) {
-  __m256 mx = _mm256_set1_ps(-INFINITY);
-  for (int j = 0; j < n; j += 8) {
-    __m256i k = lanes8(n - j);
-    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(row + j, k), _mm256_castsi256_ps(k)));
-  }
-  __m256 vm = _mm256_set1_ps(hmax256(mx)), s = _mm256_setzero_ps();
-  for (int j = 0; j < n; j += 8) {
-    __m256i k = lanes8(n - j);
-    __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp256(_mm256_sub_ps(_mm256_maskload_ps(row + j, k), vm)));
-    s = _mm256_add_ps(s, e);
-    _mm256_maskstore_ps(row + j, k, e);
-  }
-  __m256 inv = _mm256_set1_ps(1.0f / hsum256(s));
-  for (int j = 0; j < n; j += 8) {
-    __m256i k = lanes8(n - j);
-    _mm256_maskstore_ps(row + j, k, _mm256_mul_ps(_mm256_maskload_ps(row + j, k), inv));
-  }
+  softmax_row_256(row, row, n);
   for (int j = n; j < T; j++) row[j] = 0.0f;
 }
 

@@ -94,6 +94,44 @@ LIGO_AVX2 static inline __m256 tanh256(__m256 u) {
 
 // Mask with the low n (0..16) lanes set.
 static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+// y[0..n) = softmax(x[0..n)); x may equal y (each pass reads what the previous one wrote). The row kernels of
+// attention (causal rows) and of the softmax op share these.
+LIGO_AVX512 static inline void softmax_row_512(const float* x, float* y, int n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes(n - j), x + j));
+  __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), s = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 k = lanes(n - j);
+    __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm)));
+    s = _mm512_add_ps(s, e);
+    _mm512_mask_storeu_ps(y + j, k, e);
+  }
+  __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 k = lanes(n - j);
+    _mm512_mask_storeu_ps(y + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + j), inv));
+  }
+}
+
+LIGO_AVX2 static inline void softmax_row_256(const float* x, float* y, int n) {
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(x + j, k), _mm256_castsi256_ps(k)));
+  }
+  __m256 vm = _mm256_set1_ps(hmax256(mx)), s = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp256(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), vm)));
+    s = _mm256_add_ps(s, e);
+    _mm256_maskstore_ps(y + j, k, e);
+  }
+  __m256 inv = _mm256_set1_ps(1.0f / hsum256(s));
+  for (int j = 0; j < n; j += 8) {
+    __m256i k = lanes8(n - j);
+    _mm256_maskstore_ps(y + j, k, _mm256_mul_ps(_mm256_maskload_ps(y + j, k), inv));
+  }
+}
 #endif
 
 }  // namespace ligo

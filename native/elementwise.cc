@@ -112,48 +112,11 @@ void softmax_rows_ref(const float* x, long r0, long r1, int D, float* y) {
 
 #if LIGO_X86
 LIGO_AVX512 void softmax_rows_512(const float* x, long r0, long r1, int D, float* y) {
-  for (long i = r0; i < r1; i++) {
-    const float* xi = x + i * D;
-    float* yi = y + i * D;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < D; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes(D - j), xi + j));
-    __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), s = _mm512_setzero_ps();
-    for (int j = 0; j < D; j += 16) {
-      __mmask16 k = lanes(D - j);
-      __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, xi + j), vm)));
-      s = _mm512_add_ps(s, e);
-      _mm512_mask_storeu_ps(yi + j, k, e);
-    }
-    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
-    for (int j = 0; j < D; j += 16) {
-      __mmask16 k = lanes(D - j);
-      _mm512_mask_storeu_ps(yi + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, yi + j), inv));
-    }
-  }
+  for (long i = r0; i < r1; i++) softmax_row_512(x + i * D, y + i * D, D);
 }
 
 LIGO_AVX2 void softmax_rows_256(const float* x, long r0, long r1, int D, float* y) {
-  for (long i = r0; i < r1; i++) {
-    const float* xi = x + i * D;
-    float* yi = y + i * D;
-    __m256 mx = _mm256_set1_ps(-INFINITY);
-    for (int j = 0; j < D; j += 8) {
-      __m256i k = lanes8(D - j);
-      mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(xi + j, k), _mm256_castsi256_ps(k)));
-    }
-    __m256 vm = _mm256_set1_ps(hmax256(mx)), s = _mm256_setzero_ps();
-    for (int j = 0; j < D; j += 8) {
-      __m256i k = lanes8(D - j);
-      __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp256(_mm256_sub_ps(_mm256_maskload_ps(xi + j, k), vm)));
-      s = _mm256_add_ps(s, e);
-      _mm256_maskstore_ps(yi + j, k, e);
-    }
-    __m256 inv = _mm256_set1_ps(1.0f / hsum256(s));
-    for (int j = 0; j < D; j += 8) {
-      __m256i k = lanes8(D - j);
-      _mm256_maskstore_ps(yi + j, k, _mm256_mul_ps(_mm256_maskload_ps(yi + j, k), inv));
-    }
-  }
+  for (long i = r0; i < r1; i++) softmax_row_256(x + i * D, y + i * D, D);
 }
 #endif
 
