@@ -4,12 +4,18 @@
 // seeds' report. This script only gathers the differences and computes the intervals the header fixed in advance.
 // Run from experiments/growth after the runs, naming the new seeds that finished:
 //   node tuning/confirm2-op25.mjs 15 16 17 > tuning/confirm2-op25.md
+// With --final (tuning/confirm2-op25-final.md, fixed before seeds 17+ ran): seeds 15–16 come from the committed
+// report-budget-confirm2/compare.json, the named new seeds' report goes to report-budget-confirm3/, and the primary
+// verdict is the 4th look's Pocock 98.18% interval:
+//   node tuning/confirm2-op25.mjs --final 17 18 > tuning/confirm2-op25-final-table.md
 import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 
 const LIGO = new URL('../../../bin/run.js', import.meta.url).pathname
-const NEW = process.argv.slice(2)
+const FINAL = process.argv[2] === '--final'
+const NEW = process.argv.slice(FINAL ? 3 : 2)
 if (NEW.length === 0) throw new Error('name the new seeds that finished, e.g. `node tuning/confirm2-op25.mjs 15 16 17`')
+const OUT_DIR = FINAL ? 'report-budget-confirm3' : 'report-budget-confirm2'
 const LABEL = 'ligo-op25'
 
 /** seed number → LiGO-25 minus interleaving (fraction of scratch's FLOPs) from a committed compare.json. */
@@ -20,7 +26,13 @@ function committed(file) {
   if (!row) throw new Error(`${file}: no ${LABEL} row`)
   return new Map(row.diffs.map((d) => [d.seed.replace(/^seed/, ''), d.diff]))
 }
-const old = new Map([...committed('report-budget-seeds/compare.json'), ...committed('report-budget-confirm/compare.json')])
+const old = new Map([
+  ...committed('report-budget-seeds/compare.json'),
+  ...committed('report-budget-confirm/compare.json'),
+  ...(FINAL ? committed('report-budget-confirm2/compare.json') : []),
+])
+const EXT = FINAL ? ['15', '16'] : [] // the extension's seeds already read out, entering through their committed diffs
+for (const s of EXT) if (!old.has(s)) throw new Error(`seed ${s}: not in report-budget-confirm2/compare.json`)
 
 const ls = (dir, prefix) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => d.startsWith(prefix)).map((d) => `${dir}/${d}`) : [])
 const runs = [], labels = []
@@ -30,7 +42,7 @@ for (const s of NEW) {
   runs.push(`${o}/run-random`, ...il, ...op)
   labels.push(...op.map((d) => `--label=${LABEL}=${d}`))
 }
-const args = ['compare', ...runs, ...labels, '--budgets', '--seeds', '--paired', 'interleave', '-o', 'report-budget-confirm2', '--force', '--json']
+const args = ['compare', ...runs, ...labels, '--budgets', '--seeds', '--paired', 'interleave', '-o', OUT_DIR, '--force', '--json']
 const j = JSON.parse(execFileSync(process.execPath, [LIGO, ...args], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']}))
 const row = j.paired?.rows.find((r) => r.label === LABEL)
 const fresh = new Map((row?.diffs ?? []).map((d) => [d.seed.replace(/^seed/, ''), d.diff]))
@@ -75,6 +87,7 @@ function tq(p, df) {
 for (const [df, q] of [[5, 2.5706], [11, 2.201], [19, 2.093]]) if (Math.abs(tq(0.975, df) - q) > 1e-3) throw new Error(`t quantile off at df ${df}`)
 
 const POCOCK = 0.0294 // two-sided nominal level, second of two looks, overall 5%
+const POCOCK4 = 0.0182 // the same, fourth of four looks (--final)
 function summary(seeds, all) {
   const d = seeds.map((s) => {
     const v = all.get(s)
@@ -84,25 +97,28 @@ function summary(seeds, all) {
   const n = d.length, mean = d.reduce((a, b) => a + b, 0) / n
   const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)), se = sd / Math.sqrt(n)
   const ci = (alpha) => [mean - tq(1 - alpha / 2, n - 1) * se, mean + tq(1 - alpha / 2, n - 1) * se]
-  return {n, mean, sd, ci95: ci(0.05), ciP: ci(POCOCK), ahead: d.filter((x) => x > 0).length, behind: d.filter((x) => x < 0).length}
+  return {n, mean, sd, ci95: ci(0.05), ciP: ci(POCOCK), ciP4: ci(POCOCK4), ahead: d.filter((x) => x > 0).length, behind: d.filter((x) => x < 0).length}
 }
 const all = new Map([...old, ...fresh])
 const pts = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(2)}`
+const BASE = ['2', '3', '4', '6', '7', '8', '9', '10', '11', '12', '13', '14']
 const SETS = [
-  ['primary: seeds 2, 3, 4, 6, 7, 8, 9–14 and the new seeds', ['2', '3', '4', '6', '7', '8', '9', '10', '11', '12', '13', '14', ...NEW], true],
-  ['new seeds only', NEW, false],
-  ['every seed (the pick seeds 1 and 5 included)', ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14', ...NEW], false],
+  [`primary: seeds 2, 3, 4, 6, 7, 8, 9–14${FINAL ? ', 15, 16' : ''} and the new seeds`, [...BASE, ...EXT, ...NEW], true],
+  [FINAL ? 'the extension alone (15, 16 and the new seeds)' : 'new seeds only', [...EXT, ...NEW], false],
+  ['every seed (the pick seeds 1 and 5 included)', ['1', '5', ...BASE, ...EXT, ...NEW], false],
 ]
+const span = ([lo, hi]) => `${pts(lo)} to ${pts(hi)}`
 console.log(`LiGO-25 minus interleaving, % FLOPs saved (points), paired by seed. New seeds: ${NEW.join(', ')}.\n`)
-console.log('| seed set | seeds | mean | sd | 95% interval | 97.06% interval (Pocock, 2nd look) | ahead / behind | beats it? |')
-console.log('|---|---:|---:|---:|---:|---:|---:|---|')
+console.log(`| seed set | seeds | mean | sd | 95% interval | 97.06% interval (Pocock, 2nd look) |${FINAL ? ' 98.18% interval (Pocock, 4th look) |' : ''} ahead / behind | beats it? |`)
+console.log(`|---|---:|---:|---:|---:|---:|${FINAL ? '---:|' : ''}---:|---|`)
 for (const [name, seeds, primary] of SETS) {
   const r = summary(seeds, all)
   if (r.n < 2) {
-    console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | needs two seeds | | | ${r.ahead} / ${r.behind} | |`)
+    console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | needs two seeds | | |${FINAL ? ' |' : ''} ${r.ahead} / ${r.behind} | |`)
     continue
   }
-  const verdict = primary ? (r.ciP[0] > 0 ? 'yes (97.06% above zero)' : 'no (97.06% includes zero)') : r.ci95[0] > 0 ? '95% above zero' : '95% includes zero'
-  console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | ${(100 * r.sd).toFixed(2)} | ${pts(r.ci95[0])} to ${pts(r.ci95[1])} | ${pts(r.ciP[0])} to ${pts(r.ciP[1])} | ${r.ahead} / ${r.behind} | ${verdict} |`)
+  const [bar, lvl] = FINAL ? [r.ciP4, '98.18%'] : [r.ciP, '97.06%']
+  const verdict = primary ? (bar[0] > 0 ? `yes (${lvl} above zero)` : `no (${lvl} includes zero)`) : r.ci95[0] > 0 ? '95% above zero' : '95% includes zero'
+  console.log(`| ${name} | ${r.n} | ${pts(r.mean)} | ${(100 * r.sd).toFixed(2)} | ${span(r.ci95)} | ${span(r.ciP)} |${FINAL ? ` ${span(r.ciP4)} |` : ''} ${r.ahead} / ${r.behind} | ${verdict} |`)
 }
-console.log(`\nPer new seed (points): ${NEW.map((s) => `${s}: ${pts(fresh.get(s))}`).join(', ')}. New seeds' report: report-budget-confirm2/.`)
+console.log(`\nPer new seed (points): ${NEW.map((s) => `${s}: ${pts(fresh.get(s))}`).join(', ')}. New seeds' report: ${OUT_DIR}/.`)
