@@ -40,7 +40,7 @@ ${BUDGET_ACCOUNTING}`
     seeds: Flags.boolean({default: false, description: 'group runs with the same label as seeds; report mean and min–max'}),
     paired: Flags.string({description: "with --seeds: a method's label; every other method's % FLOPs saved minus that method's, seed by seed (mean, sd, 95% interval, seeds ahead / behind)"}),
     budgets: Flags.boolean({default: false, description: 'runs with the same label and training seed are one method trained to different budgets (--steps): compare their final losses (budget-matched)'}),
-    label: Flags.string({multiple: true, description: 'NAME=RUN: label RUN as NAME (repeatable)'}),
+    label: Flags.string({multiple: true, multipleNonGreedy: true, description: 'NAME=RUN: label RUN as NAME (repeatable)'}),
     'log-x': Flags.boolean({default: false, description: 'log-scale x axes'}),
     force: Flags.boolean({default: false, description: 'write into a non-empty output directory'}),
   }

@@ -29,5 +29,10 @@ describe.skipIf(!hasMake)('experiments/growth SMALL=1', () => {
     const ligo = budget.runs.find((r: {label: string}) => r.label === 'ligo')
     expect(ligo.budgets.map((b: {steps: number}) => b.steps)).toEqual([60, 120]) // SMALL's budget, then the full run
     expect(fs.readFileSync(path.join(out, 'report-budget', 'table.md'), 'utf8')).toContain('Budget-matched')
+    // --label takes one value each time: the run directories after it stay runs (oclif's multiple flags are greedy otherwise).
+    const lr = spawnSync(process.execPath, ['bin/run.js', 'compare', path.join(out, 'run-random'), `--label=mine=${path.join(out, 'run-ligo')}`, path.join(out, 'run-ligo'), path.join(out, 'run-stack'), '-o', path.join(out, 'report-label')], {encoding: 'utf8', env: {...process.env, CI: 'true'}})
+    expect(lr.status, lr.stderr).toBe(0)
+    const labelled = JSON.parse(fs.readFileSync(path.join(out, 'report-label', 'compare.json'), 'utf8'))
+    expect(labelled.methods.map((m: {label: string}) => m.label)).toEqual(['random', 'mine', 'stack'])
   }, 600_000)
 })
