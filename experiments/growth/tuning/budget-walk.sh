@@ -3,7 +3,8 @@
 # Grid 400 550 700 1000 1400 1750 steps; start at the largest budget whose mean final loss over seeds 1–6 (all
 # methods) is above the target, walk up until a run reaches the target (down first until one misses, if the start
 # already reaches it): every method gets the two adjacent budgets around the target, which `ligo compare --budgets`
-# interpolates between. Needs LIGO and O (the seed's output directory) set.
+# interpolates between. Needs LIGO and O (the seed's output directory) set; TARGET_CFG (default target.yaml) is the
+# target runs' config and WIDTH (default 128) the grown width.
 GRID=(400 550 700 1000 1400 1750)
 REF=(1.974 1.910 1.878 1.816 1.768 1.725)   # mean final loss at each grid budget, seeds 1–6 (1,750: seeds 1–2)
 final() { node -e 'const r=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse).filter(x=>x.val_loss!==undefined);console.log(r[r.length-1].val_loss)' "$1/metrics.jsonl"; }
@@ -12,7 +13,7 @@ step_of() { node -e 'console.log(JSON.parse(require("fs").readFileSync(process.a
 run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a schedule override. A run stopped
   # early (SIGINT/SIGTERM leave a checkpoint at the step reached) is resumed, not taken as finished.
   if [ ! -f $1/checkpoint/trainer.json ]; then
-    $LIGO train $2 --config target.yaml --data $O/data -o $1 --seed $4 --steps $3 --eval-every $3 --save-every 0 \
+    $LIGO train $2 --config ${TARGET_CFG:-target.yaml} --data $O/data -o $1 --seed $4 --steps $3 --eval-every $3 --save-every 0 \
       --force ${TRAIN_FLAGS:-}
   elif [ "$(step_of $1)" -lt $3 ]; then
     $LIGO train --resume $1
@@ -20,7 +21,7 @@ run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a
 }
 grow_ligo() {  # grow_ligo DIR SEED STEPS WARMUP [FLAG...]: LiGO with the experiment's operator batch (8 × 128)
   local D=$1 S=$2 N=$3 W=$4; shift 4
-  [ -f $D/config.json ] || $LIGO grow $O/small --width 128 --depth 4 --method ligo --data $O/data \
+  [ -f $D/config.json ] || $LIGO grow $O/small --width ${WIDTH:-128} --depth 4 --method ligo --data $O/data \
     --steps $N --warmup $W --batch 8 --seq 128 --eval-batches 20 --seed $S "$@" -o $D --force
 }
 first_budget() {  # first_budget TARGET → grid index
