@@ -14,7 +14,11 @@ METHODS="interleave"; [ "${SECONDARY:-0}" = 1 ] && METHODS="interleave stack net
 for S in ${SEEDS:?set SEEDS}; do
   O=out-q$S
   [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g15/data $O/data; }
-  [ -f $O/small/checkpoint/trainer.json ] || $LIGO train --config small-w128.yaml --data $O/data -o $O/small --seed $S --force
+  if [ ! -f $O/small/checkpoint/trainer.json ]; then
+    $LIGO train --config small-w128.yaml --data $O/data -o $O/small --seed $S --force
+  elif [ "$(step_of $O/small)" -lt 1500 ]; then   # a stopped source leaves a checkpoint: resume it, not use it
+    $LIGO train --resume $O/small
+  fi
   for M in random $METHODS; do
     [ -f $O/grown-$M/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $M --data $O/data --seed $S -o $O/grown-$M --force
   done
