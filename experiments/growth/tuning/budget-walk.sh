@@ -10,14 +10,18 @@ REF=(1.974 1.910 1.878 1.816 1.768 1.725)   # mean final loss at each grid budge
 final() { node -e 'const r=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse).filter(x=>x.val_loss!==undefined);console.log(r[r.length-1].val_loss)' "$1/metrics.jsonl"; }
 below() { node -e 'process.exit(+process.argv[1] <= +process.argv[2] ? 0 : 1)' "$1" "$2"; }   # $1 ≤ $2
 step_of() { node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).step)' "$1/checkpoint/trainer.json"; }
-run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a schedule override. A run stopped
-  # early (SIGINT/SIGTERM leave a checkpoint at the step reached) is resumed, not taken as finished.
-  if [ ! -f $1/checkpoint/trainer.json ]; then
-    $LIGO train $2 --config ${TARGET_CFG:-target.yaml} --data $O/data -o $1 --seed $4 --steps $3 --eval-every $3 --save-every 0 \
-      --force ${TRAIN_FLAGS:-}
-  elif [ "$(step_of $1)" -lt $3 ]; then
-    $LIGO train --resume $1
+ensure() {  # ensure DIR STEPS TRAIN_ARG...: `ligo train TRAIN_ARG... -o DIR --force` unless DIR holds a run; a run
+  # stopped early (SIGINT/SIGTERM leave a checkpoint at the step reached) is resumed to STEPS, not taken as finished.
+  local D=$1 N=$2; shift 2
+  if [ ! -f $D/checkpoint/trainer.json ]; then
+    $LIGO train "$@" -o $D --force
+  elif [ "$(step_of $D)" -lt $N ]; then
+    $LIGO train --resume $D
   fi
+}
+run() {  # run DIR GROWN STEPS SEED; TRAIN_FLAGS (optional) are appended, e.g. a schedule override.
+  ensure $1 $3 $2 --config ${TARGET_CFG:-target.yaml} --data $O/data --seed $4 --steps $3 --eval-every $3 --save-every 0 \
+    ${TRAIN_FLAGS:-}
 }
 grow_ligo() {  # grow_ligo DIR SEED STEPS WARMUP [FLAG...]: LiGO with the experiment's operator batch (8 × 128)
   local D=$1 S=$2 N=$3 W=$4; shift 4

@@ -14,20 +14,12 @@ METHODS="interleave"; [ "${SECONDARY:-0}" = 1 ] && METHODS="interleave stack net
 for S in ${SEEDS:?set SEEDS}; do
   O=out-q$S
   [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g15/data $O/data; }
-  if [ ! -f $O/small/checkpoint/trainer.json ]; then
-    $LIGO train --config small-w128.yaml --data $O/data -o $O/small --seed $S --force
-  elif [ "$(step_of $O/small)" -lt 1500 ]; then   # a stopped source leaves a checkpoint: resume it, not use it
-    $LIGO train --resume $O/small
-  fi
+  ensure $O/small 1500 --config small-w128.yaml --data $O/data --seed $S
   for M in random $METHODS; do
     [ -f $O/grown-$M/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $M --data $O/data --seed $S -o $O/grown-$M --force
   done
   grow_ligo $O/grown-ligo25 $S 25 3
-  if [ ! -f $O/run-random/checkpoint/trainer.json ]; then
-    $LIGO train $O/grown-random --config $TARGET_CFG --data $O/data -o $O/run-random --seed $S --eval-every 250 --force
-  elif [ "$(step_of $O/run-random)" -lt 1750 ]; then
-    $LIGO train --resume $O/run-random
-  fi
+  ensure $O/run-random 1750 $O/grown-random --config $TARGET_CFG --data $O/data --seed $S --eval-every 250
   T=$(final $O/run-random)
   echo "seed $S: scratch final $T"
   for M in ligo25 $METHODS; do walk $O/grown-$M $O/budget/run-$M $S $T 3; done

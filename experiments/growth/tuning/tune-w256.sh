@@ -12,7 +12,7 @@
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
 O=out-p1
-final() { node -e 'const r=require("fs").readFileSync(process.argv[1],"utf8").trim().split("\n").map(JSON.parse).filter(x=>x.val_loss!==undefined);console.log(r[r.length-1].val_loss)' "$1/metrics.jsonl"; }
+source tuning/budget-walk.sh   # final
 cell() {  # cell LR WARMUP → run dir (trained if missing)
   local D=$O/eta/run-random-lr$1-w$2
   [ "$1-$2" = "0.016-300" ] && D=$O/run-random
