@@ -12,13 +12,12 @@
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
 O=out-p1
-source tuning/budget-walk.sh   # final
-cell() {  # cell LR WARMUP → run dir (trained if missing)
+source tuning/budget-walk.sh   # final, ensure
+cell() {  # cell LR WARMUP → run dir (trained if missing, resumed if stopped early)
   local D=$O/eta/run-random-lr$1-w$2
   [ "$1-$2" = "0.016-300" ] && D=$O/run-random
   [ "$1-$2" = "0.008-300" ] && D=$O/eta/run-random-lr0.008
-  [ -f $D/checkpoint/trainer.json ] || $LIGO train $O/grown-random --config target.yaml --data $O/data -o $D --seed 1 \
-    --eval-every 250 --lr $1 --warmup $2 --force >&2
+  ensure $D 1750 $O/grown-random --config target.yaml --data $O/data --seed 1 --eval-every 250 --lr $1 --warmup $2 >&2
   echo $D
 }
 best() {  # best "LR WARMUP" ... → the pair with the lowest final loss
