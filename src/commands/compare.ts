@@ -29,6 +29,7 @@ ${BUDGET_ACCOUNTING}`
     '<%= config.bin %> <%= command.id %> runs/t-* runs/scratch --baseline scratch -o report --log-x',
     '<%= config.bin %> <%= command.id %> seed*/t-ligo seed*/t-random --seeds -o report --json | jq .methods[].summary.flops_saved',
     '<%= config.bin %> <%= command.id %> t-random t-ligo budget/t-ligo-* --budgets -o report-budget',
+    '<%= config.bin %> <%= command.id %> seed*/run-random seed*/budget/run-* --budgets --seeds --paired stack --level 0.975 -o report-vs-stack',
   ]
 
   static strict = false
@@ -39,6 +40,7 @@ ${BUDGET_ACCOUNTING}`
     small: Flags.string({description: "the small model's run directory, whose pretraining FLOPs/time the \"incl. small\" columns add (default: each grown checkpoint's grown_from)"}),
     seeds: Flags.boolean({default: false, description: 'group runs with the same label as seeds; report mean and min–max'}),
     paired: Flags.string({description: "with --seeds: a method's label; every other method's % FLOPs saved minus that method's, seed by seed (mean, sd, 95% interval, seeds ahead / behind)"}),
+    level: Flags.string({description: 'with --paired: also report the Student-t interval at this confidence level (a number between 0 and 1, e.g. 0.975 for a Bonferroni split of 5% over two looks); the 95% interval is always reported'}),
     budgets: Flags.boolean({default: false, description: 'runs with the same label and training seed are one method trained to different budgets (--steps): compare their final losses (budget-matched)'}),
     label: Flags.string({multiple: true, multipleNonGreedy: true, description: 'NAME=RUN: label RUN as NAME (repeatable)'}),
     'log-x': Flags.boolean({default: false, description: 'log-scale x axes'}),
@@ -53,7 +55,7 @@ ${BUDGET_ACCOUNTING}`
     const small = flags.small ? loadSmall(flags.small, 'flag') : undefined
     const loaded = dirs.map((d) => loadRun(d, {small, label: labels.get(path.resolve(d))}))
     const runs = flags.budgets ? mergeBudgets(loaded) : loaded
-    const c = compareRuns(runs, {baseline: flags.baseline, seeds: flags.seeds, budgets: flags.budgets, paired: flags.paired})
+    const c = compareRuns(runs, {baseline: flags.baseline, seeds: flags.seeds, budgets: flags.budgets, paired: flags.paired, level: parseLevel(flags.level)})
     ensureOutputDir(flags.out, {force: flags.force})
     const charts = await compareCharts(c, {logX: flags['log-x']})
     const smalls = [...new Map(runs.filter((r) => r.small).map((r) => [path.resolve(r.small!.dir), r.small!])).values()]
@@ -65,6 +67,14 @@ ${BUDGET_ACCOUNTING}`
     this.note(`wrote ${files.join(', ')}`)
     return {...c, out: flags.out, small: smalls, table, files}
   }
+}
+
+/** --level as a number (compareRuns checks its range), or undefined when the flag is absent. */
+function parseLevel(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const v = Number(text)
+  if (text.trim() === '' || !Number.isFinite(v)) throw new InputError(`--level ${text}: expected a confidence level strictly between 0 and 1, e.g. 0.975`)
+  return v
 }
 
 /** --label NAME=RUN pairs, keyed by the resolved run directory; RUN must be one of the compared runs. */

@@ -51,6 +51,7 @@ import {readMeta, resolveCheckpointDir} from '../checkpoints/checkpoint.js'
 import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
+import {tInterval} from './stats.js'
 
 export const ACCOUNTING = `Charged FLOPs at a validation point = the run's own training FLOPs (metrics.jsonl flops) + the operator-learning FLOPs of the grown checkpoint it started from (provenance.growth.flops; 0 for stack/interleave/net2net/zero/random and for runs not started from a grown checkpoint). Charged time = the run's elapsed_s (evaluation included) + provenance.growth.elapsed_s when recorded. The small model's pretraining (trainer.json of --small, else of each grown checkpoint's provenance.grown_from) is added only in the "incl. small" columns, and only for runs grown from it (all methods but random and scratch). Target = the baseline's final validation loss. FLOPs/time to target = first crossing of val_loss ≤ target, linearly interpolated in FLOPs (time: same fraction) between the two surrounding validation points; the first point itself when it already crosses (an upper bound). % saved = 1 − method / baseline (incl. small: (method + small) / (baseline + small if the baseline used it)). Val loss at scratch budget = the run's validation curve interpolated at the baseline's final charged FLOPs (null outside the run's range). With --seeds, runs sharing a label are seeds (keyed by parent directory name, else training seed, one scheme for all labels), each measured against the baseline of the same key; the table shows mean [min–max].`
 
@@ -184,6 +185,8 @@ export interface PairedRow {
   sd?: number
   /** 95% Student-t interval of the mean difference (n ≥ 2). */
   ci95?: [number, number]
+  /** With a `level` other than 0.95: the Student-t interval at that level (n ≥ 2). */
+  ci?: [number, number]
   /** Seeds where this method saved more (less) than the reference. */
   ahead: number
   behind: number
@@ -192,7 +195,7 @@ export interface PairedRow {
 export interface Comparison {
   baseline: {label: string; dirs: string[]; target_loss: Stat; budget_flops: Stat}
   /** With `paired`: every other method's % FLOPs saved minus the reference's, paired by seed. */
-  paired?: {versus: string; rows: PairedRow[]}
+  paired?: {versus: string; level: number; rows: PairedRow[]}
   accounting: string
   seeds: boolean
   /** The runs are budget curves (see budgets.ts): each point is one run's final loss at its own budget. */
@@ -211,6 +214,8 @@ export interface CompareOptions {
   budgets?: boolean
   /** With `seeds`: a label whose % FLOPs saved every other method is compared with, seed by seed. */
   paired?: string
+  /** With `paired`: the confidence level of the extra interval (default 0.95: only the 95% interval). */
+  level?: number
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -450,6 +455,9 @@ const usesSmall = (r: RunData) => r.kind === 'grown'
 export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {}): Comparison {
   if (runsIn.length === 0) throw new InputError('no runs to compare')
   if (opts.paired !== undefined && !opts.seeds) throw new InputError('--paired compares seeds of two methods: add --seeds')
+  const level = opts.level ?? 0.95
+  if (!(level > 0 && level < 1)) throw new InputError(`--level ${level}: expected a confidence level strictly between 0 and 1, e.g. 0.975`)
+  if (opts.level !== undefined && opts.paired === undefined) throw new InputError('--level sets the interval of --paired: add --paired METHOD')
   const notes = runsIn.flatMap((r) => r.notes)
   const runs = opts.seeds ? runsIn.map((r) => ({...r})) : disambiguate(runsIn)
   const groups = new Map<string, RunData[]>()
@@ -563,14 +571,14 @@ export function compareRuns(runsIn: readonly RunData[], opts: CompareOptions = {
     seeds: Boolean(opts.seeds),
     budgets: Boolean(opts.budgets),
     methods,
-    ...(opts.paired !== undefined ? {paired: {versus: opts.paired, rows: pairedRows(methods, opts.paired)}} : {}),
+    ...(opts.paired !== undefined ? {paired: {versus: opts.paired, level, rows: pairedRows(methods, opts.paired, level)}} : {}),
     runs: runs.map((r) => ({...r, seed: seedKeys.get(r)!, charged: chargedCurve(r).map((p) => ({step: p.step, flops: p.x, elapsed_s: p.t, val_loss: p.loss}))})),
     notes: [...new Set(notes)],
   }
 }
 
 /** Every method but the baseline and the reference against the reference, seed by seed (both must reach the target). */
-function pairedRows(methods: readonly MethodResult[], versus: string): PairedRow[] {
+function pairedRows(methods: readonly MethodResult[], versus: string, level: number): PairedRow[] {
   const saved = (m: MethodResult) => new Map(m.runs.filter((r) => r.flops_saved !== undefined).map((r) => [r.seed, r.flops_saved!]))
   const ref = saved(methods.find((m) => m.label === versus)!)
   return methods
@@ -580,23 +588,15 @@ function pairedRows(methods: readonly MethodResult[], versus: string): PairedRow
       const d = diffs.map((x) => x.diff)
       const row: PairedRow = {label: m.label, diffs, ahead: d.filter((x) => x > 0).length, behind: d.filter((x) => x < 0).length}
       if (d.length > 0) row.mean = d.reduce((a, b) => a + b, 0) / d.length
-      if (d.length > 1) {
-        row.sd = Math.sqrt(d.reduce((a, b) => a + (b - row.mean!) ** 2, 0) / (d.length - 1))
-        const h = tQuantile975(d.length - 1) * (row.sd / Math.sqrt(d.length))
-        row.ci95 = [row.mean! - h, row.mean! + h]
+      const i95 = tInterval(d, 0.95)
+      if (i95) {
+        row.sd = i95.sd
+        row.ci95 = [i95.lo, i95.hi]
+        const i = level === 0.95 ? undefined : tInterval(d, level)
+        if (i) row.ci = [i.lo, i.hi]
       }
       return row
     })
-}
-
-/** The 0.975 quantile of Student's t with `df` degrees of freedom (table to 30, then the Cornish–Fisher series). */
-export function tQuantile975(df: number): number {
-  const table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
-    2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042]
-  if (!Number.isInteger(df) || df < 1) throw new RangeError(`degrees of freedom must be a positive integer, got ${df}`)
-  if (df <= table.length) return table[df - 1]
-  const z = 1.959964
-  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 }
 
 /** Without --seeds, runs that share a label get their directory appended: "ligo (g-ligo-fp)". */
@@ -721,19 +721,7 @@ export function markdownTable(c: Comparison): string {
   const budgets = c.budgets
     ? ' Budget-matched: each method was trained to several budgets with the same schedule; "to target" is the smallest budget whose final val loss reaches the target, interpolated between the two budgets around it (≤/≥: already its smallest budget); "final val loss" is its longest budget\'s.'
     : ' ≤/≥: reached at the first validation point (evaluate more often for a sharper number).'
-  const paired = c.paired
-    ? [
-        `Paired by seed against ${c.paired.versus}: each method's % FLOPs saved minus ${c.paired.versus}'s, in points, over the seeds where both reached the target (95% interval: Student t over those seeds).`,
-        '',
-        line(['method', 'seeds', 'mean difference', 'sd', '95% interval', 'ahead / behind']),
-        line(['---', '---:', '---:', '---:', '---:', '---:']),
-        ...c.paired.rows.map((r) => {
-          return line([r.label, String(r.diffs.length), r.mean === undefined ? '—' : points(r.mean), r.sd === undefined ? '—' : (r.sd * 100).toFixed(1),
-            r.ci95 ? `${points(r.ci95[0])} to ${points(r.ci95[1])}` : '—', `${r.ahead} / ${r.behind}`])
-        }),
-        '',
-      ]
-    : []
+  const paired = c.paired ? pairedTable(c.paired, line) : []
   return [
     `Target: ${c.baseline.label}'s final val loss ${show(t, loss)}; scratch budget ${show(b, (n) => si(n, 'FLOP'))}. FLOPs and time include operator learning; "incl. small" adds the small model's pretraining.${budgets}`,
     '',
@@ -743,6 +731,24 @@ export function markdownTable(c: Comparison): string {
     '',
     ...paired,
   ].join('\n')
+}
+
+/** The --paired table: the 95% interval always, and the --level interval beside it when that differs. */
+function pairedTable(p: NonNullable<Comparison['paired']>, line: (cells: string[]) => string): string[] {
+  const extra = p.level !== 0.95
+  const pct = `${+(p.level * 100).toFixed(4)}%`
+  const span = (ci?: [number, number]) => (ci ? `${points(ci[0])} to ${points(ci[1])}` : '—')
+  return [
+    `Paired by seed against ${p.versus}: each method's % FLOPs saved minus ${p.versus}'s, in points, over the seeds where both reached the target (${extra ? `95% and ${pct} intervals` : '95% interval'}: Student t over those seeds).`,
+    '',
+    line(['method', 'seeds', 'mean difference', 'sd', '95% interval', ...(extra ? [`${pct} interval`] : []), 'ahead / behind']),
+    line(['---', '---:', '---:', '---:', '---:', ...(extra ? ['---:'] : []), '---:']),
+    ...p.rows.map((r) =>
+      line([r.label, String(r.diffs.length), r.mean === undefined ? '—' : points(r.mean), r.sd === undefined ? '—' : (r.sd * 100).toFixed(1),
+        span(r.ci95), ...(extra ? [span(r.ci)] : []), `${r.ahead} / ${r.behind}`]),
+    ),
+    '',
+  ]
 }
 
 export interface CompareCharts {

@@ -6,7 +6,7 @@ import {describe, expect, it} from 'vitest'
 
 import {InputError} from '../../src/errors.js'
 import {
-  type RunData, type SmallCost, compareCharts, compareRuns, firstCrossing, labelFor, loadRun, lossAt, markdownTable, parseMetrics, runFromParts, tQuantile975,
+  type RunData, type SmallCost, compareCharts, compareRuns, firstCrossing, labelFor, loadRun, lossAt, markdownTable, parseMetrics, runFromParts,
   writeComparison,
 } from '../../src/report/compare.js'
 import type {MetricsRow} from '../../src/train/trainer.js'
@@ -194,7 +194,7 @@ describe('seeds', () => {
     expect(ligo.diffs.map((d) => d.seed)).toEqual(['seed1', 'seed2', 'seed3'])
     expect(ligo.mean!).toBeCloseTo(0, 12)
     expect(ligo.sd!).toBeCloseTo(0.1, 12)
-    expect(ligo.ci95![1]).toBeCloseTo((4.303 * 0.1) / Math.sqrt(3), 12)
+    expect(ligo.ci95![1]).toBeCloseTo((4.3027 * 0.1) / Math.sqrt(3), 4)
     expect([ligo.ahead, ligo.behind]).toEqual([1, 1])
     expect(zero.diffs.map((d) => d.seed)).toEqual(['seed1', 'seed3'])
     expect(zero.mean!).toBeCloseTo(-0.15, 12)
@@ -219,12 +219,30 @@ describe('seeds', () => {
     expect(c.runs.map((r) => r.seed)).toEqual(['seed15', 'seed15', 'seed15'])
   })
 
-  it('t quantiles: the table and the large-df series agree with the normal limit', () => {
-    expect(tQuantile975(1)).toBe(12.706)
-    expect(tQuantile975(30)).toBe(2.042)
-    expect(tQuantile975(31)).toBeCloseTo(2.0395, 3)
-    expect(tQuantile975(1000)).toBeCloseTo(1.9623, 3)
-    expect(() => tQuantile975(0)).toThrow(RangeError)
+  it('--paired --level: the interval at that level beside the 95% one, in the JSON and the table', () => {
+    // Differences −10, +10, 0 points (sd 10, n 3): the 97.5% interval uses t(0.9875, 2) = 6.2053.
+    const runs = [1, 2, 3].map((s) => run(`x/seed${s}/random`, {50: 4, 100: 3}, {method: 'random'}))
+    const at = (s: number, method: string, val: Record<number, number>) => runs.push(run(`x/seed${s}/${method}`, val, {method}))
+    at(1, 'stack', {20: 4, 50: 3})
+    at(2, 'stack', {20: 4, 80: 3})
+    at(3, 'stack', {20: 4, 60: 3})
+    at(1, 'ligo', {20: 4, 60: 3})
+    at(2, 'ligo', {20: 4, 70: 3})
+    at(3, 'ligo', {20: 4, 60: 3})
+    const c = compareRuns(runs, {seeds: true, paired: 'stack', level: 0.975})
+    expect(c.paired!.level).toBe(0.975)
+    const [ligo] = c.paired!.rows
+    expect(ligo.ci95![1]).toBeCloseTo((4.3027 * 0.1) / Math.sqrt(3), 4)
+    expect(ligo.ci![1]).toBeCloseTo((6.2053 * 0.1) / Math.sqrt(3), 4)
+    const md = markdownTable(c)
+    expect(md).toContain('| method | seeds | mean difference | sd | 95% interval | 97.5% interval | ahead / behind |')
+    expect(md).toContain('| ligo | 3 | 0.0 | 10.0 | −24.8 to +24.8 | −35.8 to +35.8 | 1 / 1 |')
+    // Without --level: no extra column, no `ci`.
+    const plain = compareRuns(runs, {seeds: true, paired: 'stack'})
+    expect(plain.paired!.rows[0].ci).toBeUndefined()
+    expect(markdownTable(plain)).not.toContain('97.5%')
+    expect(() => compareRuns(runs, {seeds: true, paired: 'stack', level: 97.5})).toThrow(/--level 97\.5: expected a confidence level strictly between 0 and 1/)
+    expect(() => compareRuns(runs, {seeds: true, level: 0.975})).toThrow(/--level sets the interval of --paired/)
   })
 })
 
