@@ -11,6 +11,8 @@
 import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 
+import {tInterval, tQuantile} from '../../../dist/report/stats.js'
+
 const LIGO = new URL('../../../bin/run.js', import.meta.url).pathname
 const FINAL = process.argv[2] === '--final'
 const NEW = process.argv.slice(FINAL ? 3 : 2)
@@ -48,43 +50,9 @@ const row = j.paired?.rows.find((r) => r.label === LABEL)
 const fresh = new Map((row?.diffs ?? []).map((d) => [d.seed.replace(/^seed/, ''), d.diff]))
 for (const s of NEW) if (!fresh.has(s)) throw new Error(`seed ${s}: no paired difference (a method did not reach scratch's final loss?)`)
 
-// Student t: CDF through the regularised incomplete beta (continued fraction), quantile by bisection.
-function lgamma(x) {
-  const c = [76.18009172947146, -86.50532032941677, 24.01409824083091, -1.231739572450155, 0.1208650973866179e-2, -0.5395239384953e-5]
-  let y = x, t = x + 5.5, s = 1.000000000190015
-  t -= (x + 0.5) * Math.log(t)
-  for (const ci of c) s += ci / ++y
-  return -t + Math.log((2.5066282746310005 * s) / x)
-}
-function betacf(a, b, x) {
-  let c = 1, d = 1 - ((a + b) * x) / (a + 1), h
-  d = 1 / d; h = d
-  for (let m = 1; m <= 300; m++) {
-    const m2 = 2 * m
-    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2))
-    d = 1 + aa * d; c = 1 + aa / c; d = 1 / d; h *= d * c
-    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1))
-    d = 1 + aa * d; c = 1 + aa / c; d = 1 / d
-    const del = d * c
-    h *= del
-    if (Math.abs(del - 1) < 1e-15) break
-  }
-  return h
-}
-function ibeta(a, b, x) {
-  if (x <= 0) return 0
-  if (x >= 1) return 1
-  const bt = Math.exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * Math.log(x) + b * Math.log(1 - x))
-  return x < (a + 1) / (a + b + 2) ? (bt * betacf(a, b, x)) / a : 1 - (bt * betacf(b, a, 1 - x)) / b
-}
-const tcdf = (t, df) => (t >= 0 ? 1 - 0.5 * ibeta(df / 2, 0.5, df / (df + t * t)) : 0.5 * ibeta(df / 2, 0.5, df / (df + t * t)))
-function tq(p, df) {
-  let lo = 0, hi = 100
-  for (let i = 0; i < 200; i++) { const m = (lo + hi) / 2; if (tcdf(m, df) < p) lo = m; else hi = m }
-  return (lo + hi) / 2
-}
-// Check against compare.ts's table of the 0.975 quantile before trusting anything else.
-for (const [df, q] of [[5, 2.5706], [11, 2.201], [19, 2.093]]) if (Math.abs(tq(0.975, df) - q) > 1e-3) throw new Error(`t quantile off at df ${df}`)
+// Student t from the library (src/report/stats.ts, built to dist/ by `npm ci`, as bin/run.js above needs).
+// Check it against the printed t table before trusting anything else.
+for (const [df, q] of [[5, 2.5706], [11, 2.201], [19, 2.093]]) if (Math.abs(tQuantile(0.975, df) - q) > 1e-3) throw new Error(`t quantile off at df ${df}`)
 
 const POCOCK = 0.0294 // two-sided nominal level, second of two looks, overall 5%
 const POCOCK4 = 0.0182 // the same, fourth of four looks (--final)
@@ -95,8 +63,11 @@ function summary(seeds, all) {
     return v
   })
   const n = d.length, mean = d.reduce((a, b) => a + b, 0) / n
-  const sd = Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)), se = sd / Math.sqrt(n)
-  const ci = (alpha) => [mean - tq(1 - alpha / 2, n - 1) * se, mean + tq(1 - alpha / 2, n - 1) * se]
+  const ci = (alpha) => {
+    const i = tInterval(d, 1 - alpha)
+    return i && [i.lo, i.hi]
+  }
+  const sd = tInterval(d, 0.95)?.sd
   return {n, mean, sd, ci95: ci(0.05), ciP: ci(POCOCK), ciP4: ci(POCOCK4), ahead: d.filter((x) => x > 0).length, behind: d.filter((x) => x < 0).length}
 }
 const all = new Map([...old, ...fresh])
