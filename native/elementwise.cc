@@ -130,7 +130,7 @@ void binary(BinOp op, const float* a, long na, const float* b, long nb, float* o
 void bias_add(float* y, const float* b, long N, int D) { binary(BinOp::Add, y, N * D, b, D, y, N * D); }
 
 void col_sum(const float* dy, long N, int D, float* db) {
-  int nt = num_threads();
+  int nt = kReduceParts;
   long per = (N + nt - 1) / nt;
   if ((long)N * D < 65536) nt = 1, per = N;
   std::vector<float> part((size_t)nt * D, 0.0f);

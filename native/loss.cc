@@ -77,7 +77,7 @@ bool avx2() { return active_isa() == Isa::Avx2; }
 }  // namespace
 
 double crossentropy_forward(const float* logits, const int32_t* targets, int N, int V, float* lse) {
-  int nt = num_threads();
+  const int nt = kReduceParts;
   std::vector<double> part(nt, 0.0);
   long per = (N + nt - 1) / nt;
   parallel_for(nt, [&](int t) {

@@ -179,7 +179,7 @@ void layernorm_forward(const float* x, const float* g, const float* b, int N, in
 
 void layernorm_backward(const float* dy, const float* x, const float* g, const float* mean, const float* rstd, int N,
                         int C, float* dx, float* dg, float* db) {
-  int nt = num_threads();
+  const int nt = kReduceParts;
   std::vector<float> part((size_t)nt * 2 * C, 0.0f);  // per-chunk dg, db partial sums
   long per = (N + nt - 1) / nt;
   parallel_for(nt, [&](int t) {
