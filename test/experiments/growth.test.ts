@@ -34,5 +34,15 @@ describe.skipIf(!hasMake)('experiments/growth SMALL=1', () => {
     expect(lr.status, lr.stderr).toBe(0)
     const labelled = JSON.parse(fs.readFileSync(path.join(out, 'report-label', 'compare.json'), 'utf8'))
     expect(labelled.methods.map((m: {label: string}) => m.label)).toEqual(['random', 'mine', 'stack'])
+    // --from: the budget report re-read from its compare.json alone (no run directory) gives the same table; the
+    // stacking runs given as directories beside it are refused (one source per method and seed).
+    const again = path.join(out, 'report-again')
+    const fr = spawnSync(process.execPath, ['bin/run.js', 'compare', '--from', path.join(out, 'report-budget'), '--budgets', '-o', again], {encoding: 'utf8', env: {...process.env, CI: 'true'}})
+    expect(fr.status, fr.stderr).toBe(0)
+    expect(fs.readFileSync(path.join(again, 'table.md'), 'utf8')).toBe(fs.readFileSync(path.join(out, 'report-budget', 'table.md'), 'utf8'))
+    const dup = spawnSync(process.execPath, ['bin/run.js', 'compare', '--from', path.join(out, 'report-budget'), path.join(out, 'run-stack'), '--budgets', '-o', path.join(out, 'report-dup')], {encoding: 'utf8', env: {...process.env, CI: 'true'}})
+    expect(dup.status).toBe(2)
+    expect(dup.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ')).toMatch(/'stack' seed \d+ .*run-stack.* also gives/)
+    expect(fs.existsSync(path.join(out, 'report-dup'))).toBe(false)
   }, 600_000)
 })

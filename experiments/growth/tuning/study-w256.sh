@@ -5,16 +5,35 @@
 # steps on budget-walk.sh's grid. SECONDARY=1 adds stacking, net2net and zero (grown and walked the same way).
 # Run from experiments/growth: SEEDS="4 5 6" bash tuning/study-w256.sh. A rerun skips finished runs and resumes
 # interrupted ones.
+# ONLY="stack net2net zero" grows and walks just those methods (no scratch, interleaving or LiGO-25 runs); scratch's
+# final loss, the walk's target, is then read from TARGETS (a `ligo compare` report's compare.json holding seed S's
+# scratch run, e.g. report-budget-w256/compare.json) when out-qS/run-random is absent: the secondary extension on a
+# machine that no longer holds the primary runs. The source is retrained (bit for bit on the same ISA path; any
+# LIGO_THREADS since 2026-12-07, 2 threads before) and its final loss is printed beside the target, to be checked
+# against the source loss in study-w256.md's log.
 set -euo pipefail
 LIGO=${LIGO:-"node ../../bin/run.js"}
 TARGET_CFG=target-w256.yaml WIDTH=256
 [ -f $TARGET_CFG ] || { echo "missing $TARGET_CFG (phase A's schedule)" >&2; exit 1; }
 source tuning/budget-walk.sh
 METHODS="interleave"; [ "${SECONDARY:-0}" = 1 ] && METHODS="interleave stack net2net zero"
+recorded() {  # recorded SEED: scratch's final validation loss of that seed in $TARGETS
+  node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));const r=j.runs.find(r=>r.label===j.baseline.label&&r.train_seed===+process.argv[2]);if(!r){console.error(`no scratch run of seed ${process.argv[2]} in ${process.argv[1]}`);process.exit(1)}console.log(r.charged[r.charged.length-1].val_loss)' "$TARGETS" "$1"
+}
 for S in ${SEEDS:?set SEEDS}; do
   O=out-q$S
   [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g15/data $O/data; }
   ensure $O/small 1500 --config small-w128.yaml --data $O/data --seed $S
+  if [ -n "${ONLY:-}" ]; then
+    for M in $ONLY; do
+      [ -f $O/grown-$M/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $M --data $O/data --seed $S -o $O/grown-$M --force
+    done
+    if [ -f $O/run-random/metrics.jsonl ]; then T=$(final $O/run-random); else T=$(recorded $S); fi
+    echo "seed $S: scratch final $T (source $(final $O/small))"
+    for M in $ONLY; do walk $O/grown-$M $O/budget/run-$M $S $T 3; done
+    for d in $O/budget/run-*; do echo "seed $S $d $(final $d)"; done
+    continue
+  fi
   for M in random $METHODS; do
     [ -f $O/grown-$M/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $M --data $O/data --seed $S -o $O/grown-$M --force
   done
