@@ -71,6 +71,8 @@ describe('compare --from', () => {
       '4 runs read from primary.json (recorded results; their run directories were not read), 4 already given by an earlier --from',
     ])
     const c = compareRuns(runs, OPTS)
+    // compare.json says where each recorded run came from; runs read from directories carry no such field
+    expect(c.runs.map((r) => (r as {from_report?: string}).from_report ?? 'dir').sort()).toEqual([...Array(6).fill('first.json'), ...Array(2).fill('dir'), ...Array(4).fill('primary.json')].sort())
     // the same numbers per method and seed (the order of methods and seeds follows the order the runs came in)
     const byLabel = (x: Comparison) =>
       Object.fromEntries(x.methods.map((m) => [m.label, Object.fromEntries(m.runs.map((r) => [r.seed, [r.flops_saved, r.target_loss, r.baseline_dir]]))]))
