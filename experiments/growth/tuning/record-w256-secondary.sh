@@ -17,4 +17,5 @@ for S in ${SEEDS:?set SEEDS}; do
   done
 done
 $LIGO compare "${FROM[@]}" "${DIRS[@]}" --budgets --seeds -o $R --force > /dev/null
+rm -f $R/*.svg $R/*.png   # the record is compare.json (and table.md); the final look draws the plots
 node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1]+"/compare.json","utf8"));for(const m of ["stack","net2net","zero"])console.log(m, "seeds recorded:", j.runs.filter(r=>r.label===m).map(r=>r.train_seed).sort((a,b)=>a-b).join(" "))' $R
