@@ -1,7 +1,8 @@
-// Child-process half of threads.test.ts: runs every native kernel that reduces across rows or splits work over the
-// pool (GEMM, layer norm backward, cross-entropy, column sums, sum of squares, AdamW, attention backward) at sizes
-// large enough to be split, and prints one JSON line {threads, out} with every output's bits (as hex), so runs
-// under different LIGO_THREADS can be compared exactly.
+// Child-process half of threads.test.ts: runs the native kernels that reduce across rows or split one output over
+// the pool (GEMM, layer norm forward and backward, cross-entropy, column sums, sum of squares, AdamW) at sizes large
+// enough to be split, and prints one JSON line {threads, out} with every output's bits (as hex), so runs under
+// different LIGO_THREADS can be compared exactly. (Attention splits by (batch, head) pairs, each computed whole by
+// one thread, so it has no partial sums to check here.)
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 

@@ -20,27 +20,25 @@ METHODS="interleave"; [ "${SECONDARY:-0}" = 1 ] && METHODS="interleave stack net
 recorded() {  # recorded SEED: scratch's final validation loss of that seed in $TARGETS
   node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));const r=j.runs.find(r=>r.label===j.baseline.label&&r.train_seed===+process.argv[2]);if(!r){console.error(`no scratch run of seed ${process.argv[2]} in ${process.argv[1]}`);process.exit(1)}console.log(r.charged[r.charged.length-1].val_loss)' "$TARGETS" "$1"
 }
+grow_fixed() {  # grow_fixed METHOD: the seed's source grown by a fixed operator (or random), unless already grown
+  [ -f $O/grown-$1/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $1 --data $O/data --seed $S -o $O/grown-$1 --force
+}
 for S in ${SEEDS:?set SEEDS}; do
   O=out-q$S
   [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g15/data $O/data; }
   ensure $O/small 1500 --config small-w128.yaml --data $O/data --seed $S
   if [ -n "${ONLY:-}" ]; then
-    for M in $ONLY; do
-      [ -f $O/grown-$M/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $M --data $O/data --seed $S -o $O/grown-$M --force
-    done
+    for M in $ONLY; do grow_fixed $M; done
     if [ -f $O/run-random/metrics.jsonl ]; then T=$(final $O/run-random); else T=$(recorded $S); fi
-    echo "seed $S: scratch final $T (source $(final $O/small))"
-    for M in $ONLY; do walk $O/grown-$M $O/budget/run-$M $S $T 3; done
-    for d in $O/budget/run-*; do echo "seed $S $d $(final $d)"; done
-    continue
+    WALK=$ONLY
+  else
+    for M in random $METHODS; do grow_fixed $M; done
+    grow_ligo $O/grown-ligo25 $S 25 3
+    ensure $O/run-random 1750 $O/grown-random --config $TARGET_CFG --data $O/data --seed $S --eval-every 250
+    T=$(final $O/run-random)
+    WALK="ligo25 $METHODS"
   fi
-  for M in random $METHODS; do
-    [ -f $O/grown-$M/config.json ] || $LIGO grow $O/small --width $WIDTH --depth 4 --method $M --data $O/data --seed $S -o $O/grown-$M --force
-  done
-  grow_ligo $O/grown-ligo25 $S 25 3
-  ensure $O/run-random 1750 $O/grown-random --config $TARGET_CFG --data $O/data --seed $S --eval-every 250
-  T=$(final $O/run-random)
-  echo "seed $S: scratch final $T"
-  for M in ligo25 $METHODS; do walk $O/grown-$M $O/budget/run-$M $S $T 3; done
+  echo "seed $S: scratch final $T (source $(final $O/small))"
+  for M in $WALK; do walk $O/grown-$M $O/budget/run-$M $S $T 3; done
   for d in $O/budget/run-*; do echo "seed $S $d $(final $d)"; done
 done
