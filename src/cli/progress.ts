@@ -1,8 +1,9 @@
 /**
  * When a progress line is worth printing. On a terminal the status line is redrawn in place (ora); piped into a
  * file or `cat`, one line per step floods the log (the demo printed 544 lines), so, as tqdm does, a line is
- * printed for the first update, whenever the fraction done crosses the next `fraction` mark (every 5%), at the
- * last update, and otherwise at most every `seconds`.
+ * printed for the first update, whenever the fraction done crosses the next `fraction` mark (every 5%) and at least
+ * `minSeconds` have passed since the last line (tqdm's mininterval: a fast loop does not print every mark), at the
+ * last update, and otherwise every `seconds`.
  */
 export interface ProgressAt {
   done: number
@@ -14,15 +15,21 @@ export class ProgressThrottle {
   /** The next mark, in units of `fraction`. */
   private nextMark = 0
 
-  constructor(private readonly o: {fraction: number; seconds: number} = {fraction: 0.05, seconds: 10}) {}
+  private readonly o: {fraction: number; seconds: number; minSeconds: number}
+
+  constructor(o: {fraction?: number; seconds?: number; minSeconds?: number} = {}) {
+    this.o = {fraction: o.fraction ?? 0.05, seconds: o.seconds ?? 10, minSeconds: o.minSeconds ?? 1}
+  }
 
   /** True if an update at `nowMs` (and, when known, `at` done of total) should be printed; records it if so. */
   due(nowMs: number, at?: ProgressAt): boolean {
     const f = at && at.total > 0 ? at.done / at.total : undefined
+    const since = nowMs - this.lastMs
     const print =
       this.lastMs === Number.NEGATIVE_INFINITY ||
-      (f !== undefined && (f >= 1 || f / this.o.fraction >= this.nextMark - 1e-9)) ||
-      nowMs - this.lastMs >= this.o.seconds * 1000
+      (f !== undefined && f >= 1) ||
+      (f !== undefined && f / this.o.fraction >= this.nextMark - 1e-9 && since >= this.o.minSeconds * 1000) ||
+      since >= this.o.seconds * 1000
     if (!print) return false
     this.lastMs = nowMs
     if (f !== undefined) this.nextMark = Math.floor(f / this.o.fraction + 1e-9) + 1

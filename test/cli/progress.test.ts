@@ -8,12 +8,12 @@ describe('ProgressThrottle', () => {
   it('prints the first update, each 5% mark, and the last: 21 lines for 1,000 fast steps', () => {
     const t = new ProgressThrottle({fraction: 0.05, seconds: 10})
     const printed: number[] = []
-    for (let i = 1; i <= 1000; i++) if (t.due(i, {done: i, total: 1000})) printed.push(i) // 1 ms per step
+    for (let i = 1; i <= 1000; i++) if (t.due(i * 100, {done: i, total: 1000})) printed.push(i) // 100 ms per step
     expect(printed).toEqual([1, ...Array.from({length: 20}, (_, k) => 50 * (k + 1))])
   })
 
   it('prints at most every 10 s between marks when steps are slow', () => {
-    const t = new ProgressThrottle({fraction: 0.5, seconds: 10})
+    const t = new ProgressThrottle({fraction: 0.5, seconds: 10, minSeconds: 1})
     const printed: number[] = []
     for (let i = 1; i <= 100; i++) if (t.due(i * 3000, {done: i, total: 100})) printed.push(i) // 3 s per step
     // first; every 4th step (12 s ≥ 10 s after the last line); the 50% mark; the last
@@ -24,6 +24,13 @@ describe('ProgressThrottle', () => {
     expect(printed.length).toBeLessThan(30)
   })
 
+  it('a fast loop does not print every mark: at least a second between lines, the last always', () => {
+    const t = new ProgressThrottle({fraction: 0.05, seconds: 10, minSeconds: 1})
+    const printed: number[] = []
+    for (let i = 1; i <= 20; i++) if (t.due(i * 300, {done: i, total: 20})) printed.push(i) // 300 ms per step
+    expect(printed).toEqual([1, 5, 9, 13, 17, 20])
+  })
+
   it('without a known total, prints the first update and then one per interval', () => {
     const t = new ProgressThrottle({fraction: 0.05, seconds: 10})
     const printed = [0, 1000, 5000, 9999, 10_000, 15_000, 20_001].filter((ms) => t.due(ms))
@@ -31,7 +38,7 @@ describe('ProgressThrottle', () => {
   })
 
   it('a coarser fraction gives fewer lines (the demo: 0, 25, 50, 75, 100%)', () => {
-    const t = new ProgressThrottle({fraction: 0.25, seconds: 1e9})
+    const t = new ProgressThrottle({fraction: 0.25, seconds: 1e9, minSeconds: 0})
     const printed: number[] = []
     for (let i = 1; i <= 200; i++) if (t.due(i, {done: i, total: 200})) printed.push(i)
     expect(printed).toEqual([1, 50, 100, 150, 200])
