@@ -171,7 +171,7 @@ describe('loadDataDir', () => {
     }
     const noTrain = copy('load-no-train')
     fs.rmSync(path.join(noTrain, 'train.bin'))
-    expect(() => loadDataDir(noTrain)).toThrow(`${noTrain}: missing train.bin — run \`ligo data prepare\` first`)
+    expect(() => loadDataDir(noTrain)).toThrow(`${noTrain}: missing train.bin — run \`npx ligo data prepare\` first`)
     const noMeta = copy('load-no-meta')
     fs.rmSync(path.join(noMeta, 'meta.json'))
     expect(() => loadDataDir(noMeta)).toThrow(/missing meta.json/)
