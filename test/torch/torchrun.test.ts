@@ -1,0 +1,81 @@
+/**
+ * The whole hand-off, as a user runs it: `ligo train` a small GPT-2, `ligo grow` it (width ×2, depth ×2), then
+ * continue the grown model twice from the same checkpoint with the same settings — `ligo train` and, after
+ * `ligo export`, `torchrun --nproc_per_node 2 python/ligo_torch/train.py` (DDP, gloo, CPU). Per-step losses agree
+ * to ≤ 1e-3 relative (same batches, schedule, clip, per-tensor LRs); the companion's checkpoint is read back by
+ * `ligo eval` and `ligo import` and scores the companion's own final validation loss; `ligo compare` plots the two
+ * runs together; the companion resumes its run (one process) as `ligo train --resume` resumes ligo's.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {ligo} from '../cli/run.js'
+import {runMetrics, smallBrown, tmpDir} from '../helpers.js'
+import {TRAIN_PY, py, skipReason} from './python.js'
+
+const reason = skipReason()
+
+/** torchrun from torch's own module (works where the `torchrun` script is not on PATH). Debian's torch 1.13 on
+ * Python 3.11 cannot parse --redirects/--tee 0 (its Std enum), hence 1: the workers' stdout goes through a tee.
+ * --standalone: a rendezvous on a free local port (no clash with other runs on the machine). */
+const TORCHRUN = ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--tee', '1', '--redirects', '1', '--standalone']
+
+describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a grown GPT-2 exactly as ligo train does', () => {
+  it('DDP ×2 (gloo): same losses, checkpoint read back by ligo, compare, resume', async () => {
+    const data = await smallBrown()
+    const root = tmpDir('ligo-torch-run-')
+    const at = (p: string) => path.join(root, p)
+    const ok = (r: {code: number | null; stdout: string; stderr: string}) => expect(r.code, r.stderr + r.stdout).toBe(0)
+    const shape = ['--d-model', '32', '--heads', '4', '--ffn', '64', '--layers', '2']
+    ok(ligo(['train', '--config', 'gpt-micro', '--data', data, '-o', at('small'), '--steps', '20', '--batch', '4', '--seq', '32', ...shape, '--eval-every', '0']))
+    ok(ligo(['grow', at('small'), '--width', '64', '--depth', '4', '--data', data, '--steps', '3', '--batch', '4', '--seq', '32', '--eval-batches', '0', '-o', at('grown')]))
+    // The same settings for both; the rest (schedule, decay, β, ε, clip, seed, eval_batches) are the checkpoint's.
+    const settings = ['--steps', '20', '--lr', '0.003', '--warmup', '5', '--batch', '8', '--seq', '32', '--eval-every', '10']
+    ok(ligo(['train', at('grown'), '--data', data, '-o', at('ligo-run'), ...settings]))
+    ok(ligo(['export', at('grown'), '-o', at('hf')]))
+    const tr = py([...TORCHRUN, TRAIN_PY, at('hf'), '--data', data, '-o', at('torch-run'), ...settings, '--eval-batches', '10', '--seed', '1337'], {minimal: true, timeout: 240_000})
+    ok(tr)
+
+    const ours = runMetrics(at('ligo-run'))
+    const theirs = runMetrics(at('torch-run'))
+    expect(theirs.map((r) => r.step)).toEqual(ours.map((r) => r.step))
+    expect(theirs.length).toBe(20)
+    for (const [i, r] of theirs.entries()) {
+      const o = ours[i]
+      expect(Math.abs(r.loss - o.loss) / o.loss, `step ${r.step}: loss ${r.loss} vs ligo ${o.loss}`).toBeLessThanOrEqual(1e-3)
+      expect(r.lr).toBeCloseTo(o.lr, 12)
+      expect(r.tokens).toBe(o.tokens)
+      expect(r.flops).toBe(o.flops)
+      expect(Math.abs(r.grad_norm - o.grad_norm) / o.grad_norm).toBeLessThanOrEqual(1e-3)
+      expect(r.val_loss === undefined).toBe(o.val_loss === undefined)
+      if (o.val_loss !== undefined) expect(Math.abs(r.val_loss! - o.val_loss) / o.val_loss).toBeLessThanOrEqual(1e-3)
+    }
+
+    // ligo reads the companion's checkpoint (an HF directory) directly and through `ligo import`.
+    const final = theirs.at(-1)!.val_loss!
+    const evalArgs = ['--data', data, '--batch', '8', '--seq', '32', '--batches', '10', '--json']
+    const direct = ligo(['eval', at('torch-run'), ...evalArgs])
+    ok(direct)
+    expect(Math.abs(JSON.parse(direct.stdout).loss - final) / final).toBeLessThanOrEqual(1e-5)
+    ok(ligo(['import', path.join(at('torch-run'), 'checkpoint'), '-o', at('imported')]))
+    const imported = ligo(['eval', at('imported'), ...evalArgs])
+    ok(imported)
+    expect(Math.abs(JSON.parse(imported.stdout).loss - final) / final).toBeLessThanOrEqual(1e-5)
+
+    // `ligo compare` reads the companion's metrics.jsonl beside ligo's run.
+    const cmp = ligo(['compare', at('ligo-run'), at('torch-run'), '--baseline', at('ligo-run'), '-o', at('report'), '--json'])
+    ok(cmp)
+    expect(JSON.parse(cmp.stdout).runs.map((r: {dir: string}) => path.basename(r.dir)).sort()).toEqual(['ligo-run', 'torch-run'])
+    expect(fs.existsSync(at('report/loss_vs_flops.svg'))).toBe(true)
+
+    // Resume: 4 more steps in one process continue as `ligo train --resume` does (the schedule now spans 24 steps).
+    ok(ligo(['train', '--resume', at('ligo-run'), '--steps', '24']))
+    ok(py([TRAIN_PY, '--resume', at('torch-run'), '--steps', '24'], {minimal: true}))
+    const ours2 = runMetrics(at('ligo-run'))
+    const theirs2 = runMetrics(at('torch-run'))
+    expect(theirs2.map((r) => r.step)).toEqual(ours2.map((r) => r.step))
+    for (const [i, r] of theirs2.entries()) expect(Math.abs(r.loss - ours2[i].loss) / ours2[i].loss).toBeLessThanOrEqual(1e-3)
+  })
+})
