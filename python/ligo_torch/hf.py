@@ -108,7 +108,7 @@ def hf_state(model):
 
 def save_hf_dir(out_dir, tensors, config, table=None, copy_from=None, extra=None):
     """Writes an HF directory atomically: config.json (torch_dtype float32), model.safetensors (F32), ligo_mup.json,
-    tokenizer.json copied from `copy_from` if there is one, and `extra` {file name: callable(path)}."""
+    tokenizer.json and tokenizer_config.json copied from `copy_from` where present, and `extra` {file name: callable(path)}."""
     out_dir = os.path.abspath(out_dir)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
@@ -124,9 +124,9 @@ def save_hf_dir(out_dir, tensors, config, table=None, copy_from=None, extra=None
             with open(os.path.join(tmp, 'ligo_mup.json'), 'w') as f:
                 json.dump(table, f, indent=2)
                 f.write('\n')
-        tok = os.path.join(copy_from or '', 'tokenizer.json')
-        if copy_from and os.path.exists(tok):
-            shutil.copyfile(tok, os.path.join(tmp, 'tokenizer.json'))
+        for name in ('tokenizer.json', 'tokenizer_config.json'):
+            if copy_from and os.path.exists(os.path.join(copy_from, name)):
+                shutil.copyfile(os.path.join(copy_from, name), os.path.join(tmp, name))
         for name, write in (extra or {}).items():
             write(os.path.join(tmp, name))
         commit_dir_atomic(tmp, out_dir)

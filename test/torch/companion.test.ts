@@ -15,7 +15,6 @@ import {modelConfig, schemaOf} from '../../src/model/index.js'
 import {type ScheduleConfig, lrAt} from '../../src/optim/schedule.js'
 import {smallBrown, tmpDir} from '../helpers.js'
 import {py, randomWeights, skipReason, tool} from './python.js'
-import {writeMupTable} from './table.js'
 
 const reason = skipReason()
 
@@ -28,35 +27,39 @@ function pyJson(code: string): any {
 describe.skipIf(reason !== undefined)('PyTorch companion: its pieces match ligo\'s', () => {
   it('counter_int (the batch sampler) and lr_at (the schedule) equal rng.ts counterInt and schedule.ts lrAt', () => {
     const words = [[44_478, 1337, 0, 0, 0], [44_478, 1337, 19, 1, 7], [1 << 30, 7, 123_456, 3, 15], [97, 2 ** 40, 0, 0, 1], [5, -3, 2, 1, 0]]
-    const got = pyJson(`import json; from ligo_torch.data import counter_int; print(json.dumps([counter_int(*w) for w in ${JSON.stringify(words)}]))`)
-    expect(got).toEqual(words.map(([n, ...w]) => counterInt(n, ...w)))
     const scheds: ScheduleConfig[] = [
       {lr: 0.003, warmup: 5, steps: 20, schedule: 'cosine', min_lr_ratio: 0.1},
       {lr: 1e-3, warmup: 0, steps: 7, schedule: 'linear', min_lr_ratio: 0},
       {lr: 0.02, warmup: 3, steps: 9, schedule: 'constant', min_lr_ratio: 0.5},
     ]
-    for (const s of scheds) {
-      const lrs = pyJson(`import json; from ligo_torch.optim import lr_at; print(json.dumps([lr_at(k, ${s.lr}, ${s.warmup}, ${s.steps}, '${s.schedule}', ${s.min_lr_ratio}) for k in range(${s.steps + 2})]))`)
-      expect(lrs).toEqual(Array.from({length: s.steps + 2}, (_, k) => lrAt(k, s)))
-    }
+    const got = pyJson(`import json; from ligo_torch.data import counter_int; from ligo_torch.optim import lr_at
+s = ${JSON.stringify(scheds)}
+print(json.dumps({'ints': [counter_int(*w) for w in ${JSON.stringify(words)}],
+  'lrs': [[lr_at(k, c['lr'], c['warmup'], c['steps'], c['schedule'], c['min_lr_ratio']) for k in range(c['steps'] + 2)] for c in s]}))`)
+    expect(got.ints).toEqual(words.map(([n, ...w]) => counterInt(n, ...w)))
+    expect(got.lrs).toEqual(scheds.map((s) => Array.from({length: s.steps + 2}, (_, k) => lrAt(k, s))))
   })
 
   it('safetensors: the companion reads ligo\'s files (F32, F16, BF16) and ligo reads the companion\'s', () => {
     const dir = tmpDir('ligo-torch-st-')
     const data = Float32Array.from({length: 12}, (_, i) => (i - 5.5) / 3)
-    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
-      const file = path.join(dir, `${dtype}.safetensors`)
-      writeSafetensors(file, new Map([['a.weight', {shape: [3, 4], data}], ['b', {shape: [2], data: Float32Array.of(1.5, -2)}]]), {dtype})
-      const out = path.join(dir, `${dtype}.back.safetensors`)
-      const got = pyJson(`import json; from ligo_torch.safetensors_io import read_safetensors, write_safetensors
-t, _ = read_safetensors(${JSON.stringify(file)})
-write_safetensors(${JSON.stringify(out)}, {k: v.float() for k, v in t.items()}, {'format': 'pt'})
-print(json.dumps({k: [str(v.dtype), list(v.shape), v.float().flatten().tolist()] for k, v in t.items()}))`)
-      const want = readSafetensors(file).tensors
-      expect(got['a.weight'][0]).toBe({F32: 'torch.float32', F16: 'torch.float16', BF16: 'torch.bfloat16'}[dtype])
-      expect(got['a.weight'][1]).toEqual([3, 4])
-      expect(got['a.weight'][2]).toEqual(Array.from(want.get('a.weight')!.data))
-      const back = readSafetensors(out).tensors
+    const dtypes = ['F32', 'F16', 'BF16'] as const
+    for (const dtype of dtypes)
+      writeSafetensors(path.join(dir, `${dtype}.safetensors`), new Map([['a.weight', {shape: [3, 4], data}], ['b', {shape: [2], data: Float32Array.of(1.5, -2)}]]), {dtype})
+    const got = pyJson(`import json; from ligo_torch.safetensors_io import read_safetensors, write_safetensors
+out = {}
+for d in ${JSON.stringify(dtypes)}:
+    t, _ = read_safetensors(${JSON.stringify(dir)} + '/' + d + '.safetensors')
+    write_safetensors(${JSON.stringify(dir)} + '/' + d + '.back.safetensors', {k: v.float() for k, v in t.items()}, {'format': 'pt'})
+    out[d] = {k: [str(v.dtype), list(v.shape), v.float().flatten().tolist()] for k, v in t.items()}
+print(json.dumps(out))`)
+    for (const dtype of dtypes) {
+      const want = readSafetensors(path.join(dir, `${dtype}.safetensors`)).tensors
+      const a = got[dtype]['a.weight']
+      expect(a[0]).toBe({F32: 'torch.float32', F16: 'torch.float16', BF16: 'torch.bfloat16'}[dtype])
+      expect(a[1]).toEqual([3, 4])
+      expect(a[2]).toEqual(Array.from(want.get('a.weight')!.data))
+      const back = readSafetensors(path.join(dir, `${dtype}.back.safetensors`)).tensors
       expect(Array.from(back.get('a.weight')!.data)).toEqual(Array.from(want.get('a.weight')!.data))
       expect(back.get('b')!.shape).toEqual([2])
     }
@@ -73,8 +76,7 @@ print(json.dumps({k: [str(v.dtype), list(v.shape), v.float().flatten().tolist()]
     const data = await smallBrown()
     const c = modelConfig({family: 'gpt2', vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 8, n_head: 2, d_ffn: 16})
     const dir = path.join(tmpDir('ligo-torch-table-'), 'hf')
-    writeHfDir(dir, {config: c, weights: randomWeights(schemaOf(c), 1), tokenizer: {kind: 'byte', vocabSize: 256}})
-    writeMupTable(dir, c, {steps: 1, batch: 2, seq: 8})
+    writeHfDir(dir, {config: c, weights: randomWeights(schemaOf(c), 1), tokenizer: {kind: 'byte', vocabSize: 256}, train: {steps: 1, batch: 2, seq: 8}})
     const file = path.join(dir, 'ligo_mup.json')
     const table = JSON.parse(fs.readFileSync(file, 'utf8'))
     const good = structuredClone(table)

@@ -1,6 +1,7 @@
 /**
  * The companion's HF-named GPT-2 and Llama modules (python/ligo_torch/gpt2.py, llama.py) on directories written by
- * `ligo export` (writeHfDir) compute ligo's logits: tied and untied, grouped-query Llama, SP and µP.
+ * `ligo export` (writeHfDir) compute ligo's logits: tied and untied, grouped-query Llama, SP and µP-grown (width ×2,
+ * depth ×2 of a µP source whose α's are off 1: every forward multiplier is folded into the exported weights).
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -8,7 +9,8 @@ import * as path from 'node:path'
 import * as tf from '@tensorflow/tfjs-core'
 import {beforeAll, describe, expect, it} from 'vitest'
 
-import {writeHfDir} from '../../src/model/hf.js'
+import {growConfig} from '../../src/ligo/spaces.js'
+import {foldFactors, writeHfDir} from '../../src/model/hf.js'
 import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
 import {tmpDir, useCpu} from '../helpers.js'
 import {randomWeights, readF32, relErr, skipReason, tool, torchPython} from './python.js'
@@ -23,14 +25,25 @@ function ligoLogits(c: ModelConfig, w: Map<string, Float32Array>, ids: Int32Arra
   })
 }
 
+const MUP = {param: 'mup', alpha_in: 1.7, alpha_out: 0.6, alpha_attn: 1.3}
+const GPT2 = {family: 'gpt2', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, d_ffn: 40}
+const LLAMA = {family: 'llama', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, n_kv_head: 2, d_ffn: 24}
+
+/** The µP-grown config (width ×2: twice the heads and FFN; depth ×2), with the source's base shapes and α's. */
+function grown(raw: Record<string, unknown>): Record<string, unknown> {
+  const small = modelConfig({...raw, ...MUP})
+  return growConfig(small, {width: 2 * small.d_model, depth: 2 * small.n_layer}) as unknown as Record<string, unknown>
+}
+
 const CASES: Record<string, Record<string, unknown>> = {
-  'gpt2 tied': {family: 'gpt2', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, d_ffn: 40, tie_embeddings: true},
-  'gpt2 untied': {family: 'gpt2', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, d_ffn: 40, tie_embeddings: false},
-  'llama GQA tied': {family: 'llama', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, n_kv_head: 2, d_ffn: 24, tie_embeddings: true},
-  'llama GQA untied': {family: 'llama', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, n_kv_head: 2, d_ffn: 24, tie_embeddings: false},
-  // µP with its heads and FFN twice their base width: per-tensor LR/WD multipliers ≠ 1, forward multipliers 1.
-  'gpt2 µP (heads, FFN ×2)': {family: 'gpt2', vocab_size: 61, n_positions: 12, n_layer: 2, d_model: 16, n_head: 4, d_ffn: 40,
-    param: 'mup', base_n_head: 2, base_d_ffn: 20},
+  'µP-grown gpt2 tied': grown({...GPT2, tie_embeddings: true}),
+  'µP-grown gpt2 untied': grown({...GPT2, tie_embeddings: false}),
+  'µP-grown llama GQA tied': grown({...LLAMA, tie_embeddings: true}),
+  'µP-grown llama GQA untied': grown({...LLAMA, tie_embeddings: false}),
+  'SP gpt2 tied': {...GPT2, tie_embeddings: true},
+  'SP gpt2 untied': {...GPT2, tie_embeddings: false},
+  'SP llama GQA tied': {...LLAMA, tie_embeddings: true},
+  'SP llama GQA untied': {...LLAMA, tie_embeddings: false},
 }
 
 const reason = skipReason()
@@ -56,6 +69,12 @@ describe.skipIf(reason !== undefined)('PyTorch companion: logits of exported mod
       expect(r.shape).toEqual([B, T, c.vocab_size])
       const err = relErr(readF32(out), want)
       expect(err, `relative error ${err}`).toBeLessThanOrEqual(1e-4)
+      if (c.param === 'mup') {
+        // The folds are not a no-op here: without ligo's multipliers the same weights give other logits.
+        expect(foldFactors(c).size).toBeGreaterThan(0)
+        const bare = modelConfig({...raw, param: 'sp', alpha_in: 1, alpha_out: 1, alpha_attn: 1})
+        expect(relErr(ligoLogits(bare, w, ids), want)).toBeGreaterThan(0.05)
+      }
       if (torchPython().transformers) {
         // Where transformers is installed, its AutoModelForCausalLM reads the same directory (not on ligo's CI).
         const r2 = tool(['logits', dir, idsFile, out])

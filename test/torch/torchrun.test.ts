@@ -1,5 +1,6 @@
 /**
- * The whole hand-off, as a user runs it: `ligo train` a small GPT-2, `ligo grow` it (width ×2, depth ×2), then
+ * The whole hand-off, as a user runs it: `ligo train` a small µP GPT-2 (α's off 1, so the export folds the
+ * embeddings, the final norm and the query: c_attn carries q/k/v slices), `ligo grow` it (width ×2, depth ×2), then
  * continue the grown model twice from the same checkpoint with the same settings — `ligo train` and, after
  * `ligo export`, `torchrun --nproc_per_node 2 python/ligo_torch/train.py` (DDP, gloo, CPU). Per-step losses agree
  * to ≤ 1e-3 relative (same batches, schedule, clip, per-tensor LRs); the companion's checkpoint is read back by
@@ -28,15 +29,20 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
     const root = tmpDir('ligo-torch-run-')
     const at = (p: string) => path.join(root, p)
     const ok = (r: {code: number | null; stdout: string; stderr: string}) => expect(r.code, r.stderr + r.stdout).toBe(0)
-    const shape = ['--d-model', '32', '--heads', '4', '--ffn', '64', '--layers', '2']
-    ok(ligo(['train', '--config', 'gpt-micro', '--data', data, '-o', at('small'), '--steps', '20', '--batch', '4', '--seq', '32', ...shape, '--eval-every', '0']))
+    fs.writeFileSync(at('small.json'), JSON.stringify({
+      model: {family: 'gpt2', vocab_size: 256, n_positions: 64, n_layer: 2, d_model: 32, n_head: 4, d_ffn: 64, param: 'mup', alpha_in: 1.5, alpha_out: 0.7, alpha_attn: 1.2},
+      train: {steps: 20, batch: 4, seq: 32, lr: 0.003, warmup: 5, eval_every: 0, eval_batches: 6, seed: 4242, weight_decay: 0.1, grad_clip: 0.5}}))
+    ok(ligo(['train', '--config', at('small.json'), '--data', data, '-o', at('small')]))
     ok(ligo(['grow', at('small'), '--width', '64', '--depth', '4', '--data', data, '--steps', '3', '--batch', '4', '--seq', '32', '--eval-batches', '0', '-o', at('grown')]))
-    // The same settings for both; the rest (schedule, decay, β, ε, clip, seed, eval_batches) are the checkpoint's.
-    const settings = ['--steps', '20', '--lr', '0.003', '--warmup', '5', '--batch', '8', '--seq', '32', '--eval-every', '10']
+    // The same flags for both; the rest (lr, schedule, decay, β, ε, clip, seed, eval_batches) is the checkpoint's
+    // run config, which the companion reads from ligo_mup.json's `train`.
+    const settings = ['--steps', '20', '--warmup', '5', '--batch', '8', '--seq', '32', '--eval-every', '10']
     ok(ligo(['train', at('grown'), '--data', data, '-o', at('ligo-run'), ...settings]))
     ok(ligo(['export', at('grown'), '-o', at('hf')]))
-    const tr = py([...TORCHRUN, TRAIN_PY, at('hf'), '--data', data, '-o', at('torch-run'), ...settings, '--eval-batches', '10', '--seed', '1337'], {minimal: true, timeout: 240_000})
-    ok(tr)
+    const table = JSON.parse(fs.readFileSync(at('hf/ligo_mup.json'), 'utf8'))
+    expect(table.tensors['transformer.h.0.attn.c_attn.weight'].slices).toHaveLength(3)
+    expect(table.tensors['transformer.ln_f.weight'].fold).not.toBe(1)
+    ok(py([...TORCHRUN, TRAIN_PY, at('hf'), '--data', data, '-o', at('torch-run'), ...settings], {minimal: true, timeout: 240_000}))
 
     const ours = runMetrics(at('ligo-run'))
     const theirs = runMetrics(at('torch-run'))
@@ -55,7 +61,7 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
 
     // ligo reads the companion's checkpoint (an HF directory) directly and through `ligo import`.
     const final = theirs.at(-1)!.val_loss!
-    const evalArgs = ['--data', data, '--batch', '8', '--seq', '32', '--batches', '10', '--json']
+    const evalArgs = ['--data', data, '--batch', '8', '--seq', '32', '--batches', '6', '--json']
     const direct = ligo(['eval', at('torch-run'), ...evalArgs])
     ok(direct)
     expect(Math.abs(JSON.parse(direct.stdout).loss - final) / final).toBeLessThanOrEqual(1e-5)
