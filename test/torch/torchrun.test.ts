@@ -54,7 +54,8 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
       expect(r.lr).toBeCloseTo(o.lr, 12)
       expect(r.tokens).toBe(o.tokens)
       expect(r.flops).toBe(o.flops)
-      expect(Math.abs(r.grad_norm - o.grad_norm) / o.grad_norm).toBeLessThanOrEqual(1e-3)
+      // Measured agreement is ~1e-7; 1e-5 still catches a fold missing from the clip norm (in ligo's coordinates).
+      expect(Math.abs(r.grad_norm - o.grad_norm) / o.grad_norm, `step ${r.step}: grad norm ${r.grad_norm} vs ligo ${o.grad_norm}`).toBeLessThanOrEqual(1e-5)
       expect(r.val_loss === undefined).toBe(o.val_loss === undefined)
       if (o.val_loss !== undefined) expect(Math.abs(r.val_loss! - o.val_loss) / o.val_loss).toBeLessThanOrEqual(1e-3)
     }
