@@ -93,6 +93,10 @@ def settings(args, table, saved=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.fsdp and int(torch.__version__.split('.')[0]) < 2:
+        raise UsageError(f'--fsdp needs torch >= 2.0 (FSDP use_orig_params, for per-tensor learning rates); this is torch {torch.__version__}')
+    if args.fsdp and 'RANK' not in os.environ:
+        raise UsageError('--fsdp runs under torchrun (e.g. torchrun --nproc_per_node 8 python/ligo_torch/train.py ... --fsdp)')
     rank, world, device = setup_dist(args)
     try:
         run(args, rank, world, device)
@@ -264,9 +268,6 @@ def wrap_fsdp(model, family, device, sliced):
     if sliced:
         raise UsageError(f"--fsdp: {', '.join(sliced)} are fused tensors with per-slice µP numbers, which FSDP's flat shards "
                          'cannot apply; train this model with DDP (no --fsdp)')
-    major = int(torch.__version__.split('.')[0])
-    if major < 2:
-        raise UsageError(f'--fsdp needs torch >= 2.0 (FSDP use_orig_params, for per-tensor learning rates); this is torch {torch.__version__}')
     import functools
 
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP

@@ -14,7 +14,7 @@ import {writeHfDir} from '../../src/model/hf.js'
 import {modelConfig, schemaOf} from '../../src/model/index.js'
 import {type ScheduleConfig, lrAt} from '../../src/optim/schedule.js'
 import {smallBrown, tmpDir} from '../helpers.js'
-import {py, randomWeights, skipReason, tool} from './python.js'
+import {TRAIN_PY, py, randomWeights, skipReason, tool} from './python.js'
 
 const reason = skipReason()
 
@@ -98,5 +98,31 @@ print(json.dumps(out))`)
     expect(plain.stderr).toContain('transformer.h.0.attn.c_attn.weight is a fused tensor')
     expect(plain.stderr).toContain('MupAdamW')
     expect(tool(['step', dir, '--data', data, '-o', path.join(dir, '..', 'out')], {minimal: true}).optimizer).toBe('MupAdamW')
+  })
+
+  it('train.py refuses bad input with exit 2 and a message that says what to do', async () => {
+    const data = await smallBrown()
+    const root = tmpDir('ligo-torch-refuse-')
+    const c = modelConfig({family: 'gpt2', vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 8, n_head: 2, d_ffn: 16})
+    const hf = path.join(root, 'hf')
+    writeHfDir(hf, {config: c, weights: randomWeights(schemaOf(c), 1), tokenizer: {kind: 'byte', vocabSize: 256}, train: {steps: 2, batch: 2, seq: 8}})
+    const train = (args: string[]) => py([TRAIN_PY, ...args], {minimal: true})
+    const cases: [string[], string][] = [
+      [[root, '--data', data, '-o', path.join(root, 'r1')], 'no config.json'],
+      [[hf, '-o', path.join(root, 'r2')], 'missing --data'],
+      [[hf, '--data', data, '-o', path.join(root, 'r3'), '--batch', '3', '--fsdp'], '--fsdp'],
+      [[hf, '--data', data, '-o', root], 'is not empty'],
+      [[hf, '--data', data, '-o', path.join(root, 'r4'), '--schedule', 'exp'], '--schedule exp'],
+    ]
+    for (const [args, msg] of cases) {
+      const r = train(args)
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toContain(msg)
+    }
+    const ok = train([hf, '--data', data, '-o', path.join(root, 'run'), '--steps', '1', '--eval-every', '0'])
+    expect(ok.code, ok.stderr).toBe(0)
+    const resumed = train(['--resume', path.join(root, 'run'), '--steps', '2', '--lr', '0.5'])
+    expect(resumed.code).toBe(2)
+    expect(resumed.stderr).toContain('--lr cannot change (only --steps)')
   })
 })

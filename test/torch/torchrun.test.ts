@@ -36,7 +36,8 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
     ok(ligo(['grow', at('small'), '--width', '64', '--depth', '4', '--data', data, '--steps', '3', '--batch', '4', '--seq', '32', '--eval-batches', '0', '-o', at('grown')]))
     // The same flags for both; the rest (lr, schedule, decay, β, ε, clip, seed, eval_batches) is the checkpoint's
     // run config, which the companion reads from ligo_mup.json's `train`.
-    const settings = ['--steps', '20', '--warmup', '5', '--batch', '8', '--seq', '32', '--eval-every', '10']
+    // Two micro-batches of 4 rows per step (gradient accumulation; each process takes 2 rows of each).
+    const settings = ['--steps', '20', '--warmup', '5', '--batch', '4', '--accum', '2', '--seq', '32', '--eval-every', '10']
     ok(ligo(['train', at('grown'), '--data', data, '-o', at('ligo-run'), ...settings]))
     ok(ligo(['export', at('grown'), '-o', at('hf')]))
     const table = JSON.parse(fs.readFileSync(at('hf/ligo_mup.json'), 'utf8'))
@@ -62,7 +63,7 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
 
     // ligo reads the companion's checkpoint (an HF directory) directly and through `ligo import`.
     const final = theirs.at(-1)!.val_loss!
-    const evalArgs = ['--data', data, '--batch', '8', '--seq', '32', '--batches', '6', '--json']
+    const evalArgs = ['--data', data, '--batch', '4', '--seq', '32', '--batches', '6', '--json']
     const direct = ligo(['eval', at('torch-run'), ...evalArgs])
     ok(direct)
     expect(Math.abs(JSON.parse(direct.stdout).loss - final) / final).toBeLessThanOrEqual(1e-5)
