@@ -358,3 +358,6 @@ if __name__ == '__main__':
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
+    except FloatingPointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(1)
