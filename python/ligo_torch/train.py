@@ -131,6 +131,12 @@ def run(args, rank, world, device):
             prepare_out(out, args.force)
     model, config, family, impl = load_model(source, device)
     table = load_table(source, config) or sp_table(model, family)
+    if not trainer:
+        # The run's provenance in its checkpoints (config.json ligo.provenance; kept on resume): where it started, so
+        # that `ligo compare` finds the growth behind it (the exported directory's own ligo.provenance).
+        ligo = dict(config.get('ligo') or {})
+        ligo['provenance'] = {'companion': 'ligo_torch', 'init_from': os.path.abspath(source)}
+        config = {**config, 'ligo': ligo}
     s = settings(args, table, trainer and trainer['train'])
     if s['batch'] % world:
         raise UsageError(f"--batch {s['batch']} is not a multiple of the {world} processes: each takes an equal share of every batch's rows")

@@ -11,7 +11,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {FileFormatError, InputError} from '../errors.js'
-import {carriedHfKeys, isHfDir, readHfDir} from '../model/hf.js'
+import {carriedHfKeys, isHfDir, readHfDir, readHfMeta} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import {type TrainConfig, trainConfig} from '../train/config.js'
@@ -80,6 +80,16 @@ export function readMeta(dir: string): CheckpointMeta {
   if (typeof raw.tokenizer !== 'object' || raw.tokenizer === null) throw new FileFormatError(file, "missing 'tokenizer'")
   const hf = raw.hf === undefined ? undefined : {config: carriedHfKeys(raw.hf?.config ?? {})}
   return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file), hf}
+}
+
+/** The model config and provenance of a checkpoint directory, ligo's or Hugging Face's, without its weights. */
+export function readModelMeta(dir: string): {model: ModelConfig; provenance: Record<string, unknown>} {
+  if (isHfDir(dir)) {
+    const hf = readHfMeta(dir)
+    return {model: hf.config, provenance: hf.provenance}
+  }
+  const meta = readMeta(dir)
+  return {model: meta.model, provenance: meta.provenance}
 }
 
 /**

@@ -33,7 +33,8 @@ export default class Export extends BaseCommand {
     if (path.resolve(flags.out) === path.resolve(ck.dir)) throw new InputError(`-o ${flags.out}: that is the checkpoint being exported; choose another directory`)
     ensureOutputDir(flags.out, {force: flags.force})
     const tokFile = path.join(ck.dir, 'tokenizer.json')
-    const r = writeHfDir(flags.out, {config: ck.meta.model, weights: ck.weights, tokenizer: ck.meta.tokenizer, train: ck.meta.train, hfConfig: ck.meta.hf?.config}, {
+    const r = writeHfDir(flags.out, {config: ck.meta.model, weights: ck.weights, tokenizer: ck.meta.tokenizer, train: ck.meta.train, hfConfig: ck.meta.hf?.config,
+      provenance: {...ck.meta.provenance, exported_from: path.resolve(ck.dir)}}, {
       dtype: flags.dtype.toUpperCase() as StFloatDtype,
       tokenizerFile: fs.existsSync(tokFile) ? fs.readFileSync(tokFile) : undefined,
     })

@@ -544,8 +544,8 @@ function checkExpressible(c: ModelConfig): void {
 // ---------------------------------------------------------------------------------------------------------
 // Directories
 
-/** Reads an HF model directory. */
-export function readHfDir(dir: string): HfModel {
+/** An HF directory's config.json: the raw object, its `ligo` key, and the ligo model config. */
+function readHfConfig(dir: string): {raw: Record<string, any>; ligo: Record<string, any>; config: ModelConfig} {
   const file = path.join(dir, 'config.json')
   let raw: unknown
   try {
@@ -556,7 +556,26 @@ export function readHfDir(dir: string): HfModel {
   if (!isObj(raw)) throw new FileFormatError(file, 'expected a JSON object')
   if (raw.format !== undefined) throw new FileFormatError(file, `not a Hugging Face config (format ${JSON.stringify(raw.format)}: a ligo checkpoint is used as it is)`)
   const ligo = isObj(raw.ligo) ? raw.ligo : {}
-  const config = fromHfConfig(raw, file, isObj(ligo.model) ? ligo.model : {})
+  return {raw, ligo, config: fromHfConfig(raw, file, isObj(ligo.model) ? ligo.model : {})}
+}
+
+/**
+ * The provenance of an HF directory: what ligo recorded when it exported it (config.json `ligo.provenance`: the
+ * growth, the run it came from; the PyTorch companion adds `init_from`), plus where it was read from.
+ */
+function hfProvenance(dir: string, raw: Record<string, any>, ligo: Record<string, any>): Record<string, unknown> {
+  return {...(isObj(ligo.provenance) ? ligo.provenance : {}), imported_from: path.resolve(dir), hf_architecture: (raw.architectures as string[] | undefined)?.[0] ?? raw.model_type}
+}
+
+/** An HF directory's model config and provenance, without reading its weights. */
+export function readHfMeta(dir: string): {config: ModelConfig; provenance: Record<string, unknown>} {
+  const {raw, ligo, config} = readHfConfig(dir)
+  return {config, provenance: hfProvenance(dir, raw, ligo)}
+}
+
+/** Reads an HF model directory. */
+export function readHfDir(dir: string): HfModel {
+  const {raw, ligo, config} = readHfConfig(dir)
 
   // Weights: one file, or shards through the index.
   const single = path.join(dir, 'model.safetensors')
@@ -603,7 +622,7 @@ export function readHfDir(dir: string): HfModel {
     weights,
     tokenizer,
     tokenizerFile,
-    provenance: {imported_from: path.resolve(dir), hf_architecture: (raw.architectures as string[] | undefined)?.[0] ?? raw.model_type, hf_dtypes: dtypes},
+    provenance: {...hfProvenance(dir, raw, ligo), hf_dtypes: dtypes},
     hfConfig: carriedHfKeys(raw),
   }
 }
@@ -635,6 +654,8 @@ export interface HfExportModel {
   train?: object
   /** HF config keys carried from an import (HF_CARRIED_KEYS). */
   hfConfig?: Record<string, unknown>
+  /** Recorded in config.json `ligo.provenance` (growth, source run), so that `ligo compare` and `ligo import` see it. */
+  provenance?: Record<string, unknown>
 }
 
 /**
@@ -674,6 +695,7 @@ export function writeHfDir(dir: string, model: HfExportModel, opts: HfWriteOptio
   // ligo's own tokenizer record rides along unless the tokenizer is HF's (then tokenizer.json is the record).
   const ligo: Record<string, unknown> = {model: c}
   if (!(tok instanceof HfBpeTokenizer) || !tokenizerFile) ligo.tokenizer = model.tokenizer
+  if (model.provenance) ligo.provenance = model.provenance
   const carried = Object.fromEntries(Object.entries(model.hfConfig ?? {}).filter(([k]) => (HF_CARRIED_KEYS as readonly string[]).includes(k)))
   const config = {...toHfConfig(c, tok?.eotId ?? null), ...carried, torch_dtype: TORCH_DTYPE[dtype], ligo}
   const eot = tok?.eotId ?? null

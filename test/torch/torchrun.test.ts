@@ -75,7 +75,15 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
     // `ligo compare` reads the companion's metrics.jsonl beside ligo's run.
     const cmp = ligo(['compare', at('ligo-run'), at('torch-run'), '--baseline', at('ligo-run'), '-o', at('report'), '--json'])
     ok(cmp)
-    expect(JSON.parse(cmp.stdout).runs.map((r: {dir: string}) => path.basename(r.dir)).sort()).toEqual(['ligo-run', 'torch-run'])
+    const runs = JSON.parse(cmp.stdout).runs as {dir: string; method?: string; growth: {flops: number}; small?: {flops: number}}[]
+    expect(runs.map((r) => path.basename(r.dir)).sort()).toEqual(['ligo-run', 'torch-run'])
+    // The companion's run is known for what it is: grown by LiGO (through the export's recorded provenance), charged
+    // the same operator FLOPs and the same small model as ligo's own run.
+    const [ourRun, theirRun] = ['ligo-run', 'torch-run'].map((n) => runs.find((r) => path.basename(r.dir) === n)!)
+    expect(theirRun.method).toBe('ligo')
+    expect(theirRun.growth.flops).toBeGreaterThan(0)
+    expect(theirRun.growth.flops).toBe(ourRun.growth.flops)
+    expect(theirRun.small?.flops).toBe(ourRun.small?.flops)
     expect(fs.existsSync(at('report/loss_vs_flops.svg'))).toBe(true)
 
     // Resume: 4 more steps in one process continue as `ligo train --resume` does (the schedule now spans 24 steps).
