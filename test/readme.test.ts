@@ -7,7 +7,9 @@
  *    flags are made smaller; outputs go to a temp directory);
  *  - `npm …`: the script exists in package.json;
  *  - `make -C DIR TARGET`: `make -n` accepts it (the long-running study is not run), and `make help` lists the
- *    targets the README names.
+ *    targets the README names;
+ *  - `torchrun … SCRIPT …` (the PyTorch companion): the script exists, and when /usr/bin/python3 has torch, each of
+ *    the line's flags is one its --help lists.
  */
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
@@ -25,7 +27,7 @@ function readmeCommands(): string[] {
   const out: string[] = []
   for (const m of README.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
     const lines = m[1].replace(/\\\n\s*/g, ' ').split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))
-    if (lines.length === 0 || !/^(npx|npm|make) /.test(lines[0])) continue
+    if (lines.length === 0 || !/^(npx|npm|make|torchrun) /.test(lines[0])) continue
     for (const l of lines) out.push(l.replace(/\s+#.*$/, '').trim())
   }
   return out
@@ -85,6 +87,11 @@ describe('README.md', () => {
         for (const t of target) expect(targets, `${line}: make help names ${t}`).toMatch(new RegExp(`^make ${t}\\b`, 'm'))
         const r = spawnSync('make', ['-n', ...w.slice(1)], {encoding: 'utf8'})
         expect(r.status, `${line}\n${r.stderr}`).toBe(0)
+      } else if (w[0] === 'torchrun') {
+        const script = w.find((x) => x.endsWith('.py'))!
+        expect(fs.existsSync(script), line).toBe(true)
+        const help = spawnSync('/usr/bin/python3', [script, '--help'], {encoding: 'utf8'})
+        if (help.status === 0) for (const f of w.slice(w.indexOf(script) + 1).filter((x) => x.startsWith('--'))) expect(help.stdout, `${line}: ${f}`).toContain(f)
       } else {
         throw new Error(`README command not checked: ${line}`)
       }

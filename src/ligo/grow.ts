@@ -251,7 +251,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         init: learning ? {width: lt.widthInit, depth: lt.depthInit, depth_noise: lt.depthNoise} : 'fixed'}, null, 2) + '\n'
     }
     saveCheckpoint(job.out, {
-      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train), provenance},
+      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train), provenance, hf: job.source.meta.hf},
       weights,
       extra,
     })
