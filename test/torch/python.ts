@@ -27,9 +27,9 @@ export function torchPython(): TorchPython {
   if (found) return found
   const tried: string[] = []
   for (const py of [process.env.LIGO_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => Boolean(p))) {
-    const r = spawnSync(py, ['-c', 'import torch, numpy; print(torch.__version__)'], {encoding: 'utf8', timeout: 60_000})
+    const r = spawnSync(py, ['-c', 'import torch, numpy; print(torch.__version__)'], {encoding: 'utf8', timeout: 600_000})
     if (r.status === 0) {
-      const tf = spawnSync(py, ['-c', 'import transformers'], {encoding: 'utf8', timeout: 60_000})
+      const tf = spawnSync(py, ['-c', 'import transformers'], {encoding: 'utf8', timeout: 600_000})
       found = {python: py, reason: `torch ${r.stdout.trim()} at ${py}`, transformers: tf.status === 0}
       return found
     }
@@ -59,7 +59,7 @@ export function py(args: string[], opts: {minimal?: boolean; timeout?: number; c
   if (!t.python) throw new Error(t.reason)
   const env: NodeJS.ProcessEnv = {...process.env, PYTHONPATH: PYTHON_DIR, OMP_NUM_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1'}
   if (opts.minimal) env.LIGO_TORCH_MINIMAL = '1'
-  const r = spawnSync(t.python, args, {encoding: 'utf8', env, timeout: opts.timeout ?? 120_000, cwd: opts.cwd})
+  const r = spawnSync(t.python, args, {encoding: 'utf8', env, timeout: opts.timeout ?? 900_000, cwd: opts.cwd})
   return {code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '')}
 }
 

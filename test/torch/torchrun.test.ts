@@ -43,7 +43,7 @@ describe.skipIf(reason !== undefined)('PyTorch companion: torchrun continues a g
     const table = JSON.parse(fs.readFileSync(at('hf/ligo_mup.json'), 'utf8'))
     expect(table.tensors['transformer.h.0.attn.c_attn.weight'].slices).toHaveLength(3)
     expect(table.tensors['transformer.ln_f.weight'].fold).not.toBe(1)
-    ok(py([...TORCHRUN, TRAIN_PY, at('hf'), '--data', data, '-o', at('torch-run'), ...settings], {minimal: true, timeout: 240_000}))
+    ok(py([...TORCHRUN, TRAIN_PY, at('hf'), '--data', data, '-o', at('torch-run'), ...settings], {minimal: true}))
 
     const ours = runMetrics(at('ligo-run'))
     const theirs = runMetrics(at('torch-run'))
