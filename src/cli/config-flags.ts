@@ -46,6 +46,7 @@ export const overrideFlags = {
   attention: Flags.option({options: ['full', 'lsh'] as const, description: 'full causal attention, or Reformer shared-QK LSH attention (model.attention)', helpGroup: 'OVERRIDES'})(),
   'lsh-buckets': Flags.integer({min: 1, description: 'LSH buckets per hash round, 1 or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
   'lsh-hashes': Flags.integer({min: 1, description: 'LSH hash rounds (model.lsh_hashes)', helpGroup: 'OVERRIDES'}),
+  'decay-fraction': Flags.custom<number>({parse: async (s) => fraction('--decay-fraction', s), description: 'end the LR decay after this fraction of the post-warmup steps, then hold (train.decay_fraction; LEMON: 0.5)', helpGroup: 'OVERRIDES'})(),
 }
 
 export function overridesFrom(flags: Record<string, unknown>): Overrides {
@@ -58,6 +59,13 @@ export function overridesFrom(flags: Record<string, unknown>): Overrides {
 export function positive(flag: string, s: string): number {
   const v = Number(s)
   if (!Number.isFinite(v) || v <= 0) throw new InputError(`${flag} ${s}: expected a number > 0`)
+  return v
+}
+
+/** Parses a flag value that must be a number in (0, 1]. */
+export function fraction(flag: string, s: string): number {
+  const v = Number(s)
+  if (!Number.isFinite(v) || v <= 0 || v > 1) throw new InputError(`${flag} ${s}: expected a number in (0, 1]`)
   return v
 }
 

@@ -12,6 +12,10 @@
  *   zero        function-preserving width; new blocks freshly initialised with zero output projections (exact,
  *               pre-LN families only, as above).
  *   random      a from-scratch initialisation at the target size (the control).
+ *   msg         Masked Structural Growth (msg.ts): new width, heads, FFN units and blocks enter through masks that
+ *               `ligo train` ramps 0 → 1 over --grow-steps updates; exact at step 0 whatever the new weights.
+ *   hypercloning  HyperCloning (hypercloning.ts): width by tiling with W/n splits (symmetric, diagonal or noisy
+ *               variants); new blocks, if any, as net2net's identity blocks. Exact.
  */
 import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
@@ -35,10 +39,13 @@ import {trainFlopsPerToken} from '../train/flops.js'
 import {valueAndGradsInto} from '../train/step.js'
 import {type DepthInit, type LigoOperator, type WidthInit, initOperator, learnables, operatorFromTensors, operatorTensors} from './operator.js'
 import {type OperatorTensors, type Weights, growTensor, materialize, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
-import {postGrowthTrain} from './recipe.js'
+import {insertedBlocks} from './expansion.js'
+import {type CloneVariant, CLONE_SNR_DB, applyCloneVariant, hyperCloneOperator} from './hypercloning.js'
+import {MSG_GROW_STEPS, msgConfig, msgWeights} from './msg.js'
+import {type PostGrowthSchedule, postGrowthTrain} from './recipe.js'
 import {type GrowTarget, growConfig, writesResidual} from './spaces.js'
 
-export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random'] as const
+export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random', 'msg', 'hypercloning'] as const
 export type Method = (typeof METHODS)[number]
 
 export interface LigoTraining {
@@ -91,6 +98,12 @@ export interface GrowJob {
   /** Validation batches for the before/after evaluation (0 = skip; default: the source's train.eval_batches, else 20). */
   evalBatches?: number
   provenance?: Record<string, unknown>
+  /** msg: updates over which `ligo train` ramps the masks to 1 (default MSG_GROW_STEPS). */
+  growSteps?: number
+  /** hypercloning: the variant (default symmetric) and the noisy variants' SNR in dB (default CLONE_SNR_DB). */
+  clone?: {variant?: CloneVariant; snrDb?: number}
+  /** The training settings the grown checkpoint carries (recipe.ts; default: the headline's re-warmup). */
+  postGrowth?: PostGrowthSchedule
   signal?: AbortSignal
   onEvent?: (e: GrowEvent) => void
 }
@@ -132,6 +145,10 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   } else {
     large = growConfig(small, job.target)
   }
+  if (job.operatorFile && (job.method === 'msg' || job.method === 'hypercloning' || job.method === 'random'))
+    throw new InputError(`--operator re-applies a saved LiGO operator; it cannot be combined with --method ${job.method}`)
+  // MSG (msg.ts): the grown config carries the state of its masks.
+  if (job.method === 'msg') large = msgConfig(small, large, job.growSteps ?? MSG_GROW_STEPS)
   const largeSchema = schemaOf(large)
   const learning = job.method === 'ligo' && !job.operatorFile
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
@@ -142,7 +159,8 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   if ((job.method === 'net2net' || job.method === 'zero') && small.family === 'bert' && large.n_layer > small.n_layer)
     job.onEvent?.({kind: 'warn', message: `BERT is post-LayerNorm: the ${large.n_layer - small.n_layer} new block(s) of --method ${job.method} are not identities, so the grown model does not compute the source's function (width growth alone does)`})
 
-  if (!op && job.method !== 'random') {
+  if (!op && job.method === 'hypercloning') op = hyperCloneOperator(small, large, largeSchema, seed)
+  if (!op && job.method !== 'random' && job.method !== 'msg') {
     const fixed = job.method !== 'ligo'
     op = initOperator(small, large, largeSchema, {
       width: fixed ? 'fp' : lt.widthInit,
@@ -172,8 +190,11 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
     const flopsPerStep = op ? trainFlopsPerToken(large, largeSchema, opSeq) * tokensPerStep + 3 * materializeFlops(op) : 0
     job.onEvent?.({kind: 'start', method: job.method, small, large, learnable: learnableCount, steps: learning ? lt.steps : 0})
 
-    let weights = op ? materialize(op, job.source.weights) : initWeights(largeSchema, seed, initStds(large, largeSchema))
+    let weights = job.method === 'msg' ? msgWeights(small, large, job.source.weights, seed)
+      : op ? materialize(op, job.source.weights) : initWeights(largeSchema, seed, initStds(large, largeSchema))
     if (job.method === 'zero' && op) reinitNewBlocks(weights, large, largeSchema, op, seed)
+    const clone = {variant: job.clone?.variant ?? 'symmetric', snrDb: job.clone?.snrDb ?? CLONE_SNR_DB, seed}
+    if (job.method === 'hypercloning' && op) largeSchema.forEach((P, i) => applyCloneVariant(P, i, weights.get(P.name)!, op!, clone))
     const valInit = runEval(weights, 'init')
     let lossFirst: number | undefined
     let lossLast: number | undefined
@@ -239,6 +260,9 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       grown_from: job.source.dir,
       source_sha256: sha256File(path.join(job.source.dir, 'model.safetensors')),
       growth: {method: job.method, seed, target: job.target, ligo: learning ? lt : undefined, operator_file: job.operatorFile,
+        // The blocks this growth inserted (expansion.ts: what `ligo train --train-only new` trains), MSG's ramp, the clone variant.
+        new_blocks: insertedBlocks(job.method, small, large, largeSchema, op), msg_grow_steps: job.method === 'msg' ? job.growSteps ?? MSG_GROW_STEPS : undefined,
+        clone: job.method === 'hypercloning' ? clone : undefined, post_growth: job.postGrowth ?? 'rewarm',
         steps, loss_first: lossFirst, loss_last: lossLast, val_init: valInit?.loss, val_final: valFinal?.loss, flops: result.flops,
         elapsed_s: result.elapsed_s},
     }
@@ -251,7 +275,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         init: learning ? {width: lt.widthInit, depth: lt.depthInit, depth_noise: lt.depthNoise} : 'fixed'}, null, 2) + '\n'
     }
     saveCheckpoint(job.out, {
-      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train), provenance, hf: job.source.meta.hf},
+      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train, job.postGrowth), provenance, hf: job.source.meta.hf},
       weights,
       extra,
     })
