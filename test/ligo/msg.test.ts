@@ -13,6 +13,7 @@ import type {MsgState} from '../../src/model/msg.js'
 import {resolveRunConfig} from '../../src/train/config.js'
 import {lossOnly} from '../../src/train/step.js'
 import {train} from '../../src/train/trainer.js'
+import {ligo} from '../cli/run.js'
 import {runMetrics, smallBrown, tmpDir, useCpu} from '../helpers.js'
 import {logits, randomSource, relDiff} from './growth-fixtures.js'
 
@@ -125,5 +126,14 @@ describe('grow --method msg', () => {
     const b = sampler.sample(0, 0)
     const sourceLoss = lossOnly(src.meta.model, src.schema, src.weights, {inputs: b.inputs, targets: b.targets, batch: 4, seq: 16})
     expect(Math.abs(runMetrics(straight)[0].loss - sourceLoss)).toBeLessThan(1e-5)
+  })
+
+  it('`ligo grow --method msg` says where the ramp happens; flags of other methods are refused', () => {
+    const src = randomSource({vocab_size: 256}, 7).dir
+    const r = ligo(['grow', src, '--width', '32', '--method', 'msg', '--grow-steps', '40', '--eval-batches', '0', '-o', path.join(tmpDir(), 'm')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain('`ligo train` ramps the masks to 1 over its first 40 updates')
+    expect(ligo(['grow', src, '--width', '32', '--method', 'net2net', '--grow-steps', '40', '-o', path.join(tmpDir(), 'n')]).stderr).toContain('--grow-steps is the ramp of --method msg')
+    expect(ligo(['grow', src, '--width', '32', '--method', 'msg', '--clone-variant', 'diagonal', '-o', path.join(tmpDir(), 'c')]).code).toBe(2)
   })
 })
