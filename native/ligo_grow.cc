@@ -297,12 +297,23 @@ void ligo_grow_backward(const GrowSpec& s, const float* G, const GrowGrads& d) {
   if (wantDepth) depth_dots(G0, s.src, s.L, r1 * c1, d.dc);
 }
 
+namespace {
+// A separate product and sum (never a fused multiply-add, which would round once instead of twice).
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+void accumulate_range(float* acc, const float* g, long b, long e, double scale) {
+  for (long i = b; i < e; i++) {
+    double p = scale * (double)g[i];
+    acc[i] = (float)((double)acc[i] + p);
+  }
+}
+}  // namespace
+
 // acc[i] = float(acc[i] + scale·g[i]), evaluated in double: exactly JavaScript's `acc[i] += scale * g[i]` on
-// Float32Arrays. Written without fused multiply-adds (this file is compiled for baseline x86-64).
+// Float32Arrays.
 void accumulate_scaled(float* acc, const float* g, long n, double scale) {
-  parallel_range(n, 1 << 16, [&](long b, long e) {
-    for (long i = b; i < e; i++) acc[i] = (float)((double)acc[i] + scale * (double)g[i]);
-  });
+  parallel_range(n, 1 << 16, [&](long b, long e) { accumulate_range(acc, g, b, e, scale); });
 }
 
 }  // namespace ligo

@@ -35,7 +35,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), default: LIGO_DEFAULTS.lr, description: 'operator learning rate (AdamW, linear decay)', helpGroup: 'LIGO'})(),
     'depth-lr': Flags.custom<number>({parse: async (s) => positive('--depth-lr', s), description: 'learning rate of the depth coefficients (default: --lr)', helpGroup: 'LIGO'})(),
     warmup: Flags.integer({min: 0, default: LIGO_DEFAULTS.warmup, description: 'warmup steps (warns when ≥ steps)', helpGroup: 'LIGO'}),
-    batch: Flags.integer({min: 1, default: LIGO_DEFAULTS.batch, description: 'sequences per step', helpGroup: 'LIGO'}),
+    batch: Flags.integer({min: 1, default: LIGO_DEFAULTS.batch, description: 'sequences per micro-batch (what memory holds at once)', helpGroup: 'LIGO'}),
+    accum: Flags.integer({min: 1, default: LIGO_DEFAULTS.accum, description: 'micro-batches per operator step (gradient accumulation): the operator batch is --batch × --accum sequences', helpGroup: 'LIGO'}),
     seq: Flags.integer({min: 1, default: LIGO_DEFAULTS.seq, description: 'tokens per sequence (capped at the context)', helpGroup: 'LIGO'}),
     'width-init': Flags.option({options: WIDTH_INITS, default: LIGO_DEFAULTS.widthInit as WidthInit, description: 'rand: random convex combinations (official LiGO); select: Net2Net copies; fp: function-preserving copies; auto: fp when the width is a multiple, else rand', helpGroup: 'LIGO'})(),
     'depth-init': Flags.option({options: DEPTH_INITS, default: LIGO_DEFAULTS.depthInit as DepthInit, description: 'stack, interleave (both with --depth-noise), fp: identity new blocks', helpGroup: 'LIGO'})(),
@@ -72,7 +73,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
         signal: stop.signal,
         provenance: {backend: info.name, argv: process.argv.slice(2).join(' ')},
         ligo: {
-          steps: flags.steps, lr: flags.lr, depthLr: flags['depth-lr'], warmup: flags.warmup, batch: flags.batch, seq: flags.seq,
+          steps: flags.steps, lr: flags.lr, depthLr: flags['depth-lr'], warmup: flags.warmup, batch: flags.batch, accum: flags.accum, seq: flags.seq,
           widthInit: flags['width-init'], depthInit: flags['depth-init'], depthNoise: flags['depth-noise'],
           fullWidth: flags['full-width'], learnWidth: !flags['no-width'], learnDepth: !flags['no-depth'],
         },

@@ -62,9 +62,11 @@ function reference(op: LigoOperator, weights: Weights, R: Map<string, Float32Arr
   const src = sourceTensors(op.small, weights)
   const consts = operatorConstants(op)
   const names = [...consts.keys()].filter((n) => !n.endsWith('.N')) // N is fixed
+  const values = new Map<string, Float32Array>()
+  const grads = new Map<string, Float32Array>()
   try {
-    return tf.tidy(() => {
-      const values = new Map(schema.map((P) => [P.name, Float32Array.from(growTensor(P, schema, op, src, consts).dataSync())]))
+    tf.tidy(() => {
+      for (const P of schema) values.set(P.name, Float32Array.from(growTensor(P, schema, op, src, consts).dataSync()))
       const f = (...ts: tf.Tensor[]) => {
         const t = new Map([...consts, ...names.map((n, i) => [n, ts[i]] as const)])
         // 0·Σ t keeps arrays that no tensor reads on the tape (zero gradient) instead of failing.
@@ -72,8 +74,9 @@ function reference(op: LigoOperator, weights: Weights, R: Map<string, Float32Arr
           ...ts.map((x) => tf.mul(0, tf.sum(x)))]) as tf.Scalar
       }
       const gs = tf.grads(f)(names.map((n) => consts.get(n)!))
-      return {values, grads: new Map(names.map((n, i) => [n, Float32Array.from(gs[i].dataSync())]))}
+      names.forEach((n, i) => grads.set(n, Float32Array.from(gs[i].dataSync())))
     })
+    return {values, grads}
   } finally {
     src.dispose()
     for (const t of consts.values()) t.dispose()
