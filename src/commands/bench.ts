@@ -39,6 +39,8 @@ export interface PresetReport {
   peak_rss_mib: number
   backend: string
   loss: number
+  ffn_chunks: number
+  loss_chunks: number
   breakdown_ms: StepBenchResult['breakdown_ms']
   profile?: StepBenchResult['profile']
   peer?: {
@@ -125,6 +127,8 @@ Presets (vocab 256, seq 128): a = 4 layers/128 wide/4 heads/batch 16, b = 4/256/
     seq: Flags.integer({min: 1, description: 'tokens per sequence (default 128)'}),
     batch: Flags.integer({min: 1, description: 'sequences per micro-batch'}),
     accum: Flags.integer({min: 1, description: 'micro-batches per step (gradient accumulation; default: the preset\'s, else 1)'}),
+    'loss-chunks': Flags.integer({min: 1, description: 'compute the logits and loss in N row chunks, recomputed in backward (model.loss_chunks)'}),
+    'ffn-chunks': Flags.integer({min: 1, description: 'compute each FFN in N row chunks, recomputed in backward (model.ffn_chunks)'}),
     'ligo-from': Flags.string({description: 'also time a LiGO operator step growing this source into each larger shape: a preset name or LAYERSxWIDTHxHEADS (e.g. 12x768x12)'}),
     'operator-step': Flags.boolean({hidden: true, default: false, description: 'with --in-process: time operator steps from --ligo-from instead of training steps'}),
     steps: Flags.integer({min: 1, default: 10, description: 'timed steps (the median is reported)'}),
@@ -316,6 +320,8 @@ type BenchFlags = {
   seq?: number
   batch?: number
   accum?: number
+  'loss-chunks'?: number
+  'ffn-chunks'?: number
   steps: number
   warmup: number
   profile: boolean
@@ -327,9 +333,10 @@ function resolveShapes(f: BenchFlags): BenchShape[] {
   const custom = f.layers !== undefined || f['d-model'] !== undefined || f.heads !== undefined || f.vocab !== undefined ||
     f.seq !== undefined || f.batch !== undefined || f.accum !== undefined
   if (custom && names.length > 1) throw new InputError('--layers/--d-model/--heads/--vocab/--seq/--batch/--accum override one preset: name at most one')
+  const chunks = (s: BenchShape): BenchShape => ({...s, ...(f['loss-chunks'] ? {loss_chunks: f['loss-chunks']} : {}), ...(f['ffn-chunks'] ? {ffn_chunks: f['ffn-chunks']} : {})})
   const base = BENCH_PRESETS[names[0] ?? 'a']
-  if (!custom) return (names.length > 0 ? names : ['a' as const]).map((n) => ({...BENCH_PRESETS[n]}))
-  const s: BenchShape = {
+  if (!custom) return (names.length > 0 ? names : ['a' as const]).map((n) => chunks({...BENCH_PRESETS[n]}))
+  const s: BenchShape = chunks({
     name: names.length === 1 ? `${names[0]}*` : 'custom',
     layers: f.layers ?? base.layers,
     d_model: f['d-model'] ?? base.d_model,
@@ -338,7 +345,7 @@ function resolveShapes(f: BenchFlags): BenchShape[] {
     seq: f.seq ?? base.seq,
     batch: f.batch ?? base.batch,
     accum: f.accum ?? base.accum ?? 1,
-  }
+  })
   if (s.d_model % s.heads !== 0) throw new InputError(`--heads ${s.heads} must divide --d-model ${s.d_model}`)
   return [s]
 }
@@ -370,7 +377,7 @@ function runChild(s: BenchShape, f: BenchFlags, from?: {layers: number; d_model:
   const bin = path.join(PACKAGE_ROOT, 'bin', 'run.js')
   const args = [bin, 'bench', '--in-process', '--json', '--backend', f.backend,
     '--layers', s.layers, '--d-model', s.d_model, '--heads', s.heads, '--vocab', s.vocab, '--seq', s.seq, '--batch', s.batch,
-    '--accum', s.accum ?? 1, '--steps', f.steps, '--warmup', f.warmup, ...(f.profile && !from ? ['--profile'] : []),
+    '--accum', s.accum ?? 1, '--loss-chunks', s.loss_chunks ?? 1, '--ffn-chunks', s.ffn_chunks ?? 1, '--steps', f.steps, '--warmup', f.warmup, ...(f.profile && !from ? ['--profile'] : []),
     ...(from ? ['--operator-step', '--ligo-from', `${from.layers}x${from.d_model}x${from.heads}`] : [])].map(String)
   const r = spawnSync(process.execPath, args, {encoding: 'utf8', timeout: 7_200_000, maxBuffer: 64 << 20})
   let parsed: unknown
@@ -395,7 +402,7 @@ function report(o: StepBenchResult, c: BenchReport['ceiling'], loadavg: number):
     flops_per_token: o.flops_per_token, flops_per_token_peer_convention: o.flops_per_token_peer_convention,
     gflops: o.gflops, gflops_peer_convention: o.gflops_peer_convention,
     pct_of_native_gemm_ceiling: share(c.native_gemm_gflops), pct_of_numpy_ceiling: share(c.numpy_gflops),
-    peak_rss_mib: o.peak_rss_mib, backend: o.backend, loss: o.loss, breakdown_ms: o.breakdown_ms,
+    peak_rss_mib: o.peak_rss_mib, backend: o.backend, loss: o.loss, ffn_chunks: o.ffn_chunks ?? 1, loss_chunks: o.loss_chunks ?? 1, breakdown_ms: o.breakdown_ms,
     ...(o.profile ? {profile: o.profile} : {}),
     loadavg_1m: loadavg,
   }

@@ -53,6 +53,9 @@ export interface BenchShape {
   batch: number
   /** Micro-batches per optimizer step (gradient accumulation; default 1): a step is batch × accum × seq tokens. */
   accum?: number
+  /** The model's chunked FFN and loss (model.ffn_chunks / loss_chunks: recomputed in backward; default 1, off). */
+  ffn_chunks?: number
+  loss_chunks?: number
 }
 
 /**
@@ -81,8 +84,8 @@ export const ALL_PRESETS: readonly PresetName[] = ['a', 'b', 'c', 'd']
 
 /** The GPT-2 config of a shape (SP, tied head, n_positions = seq, d_ffn = 4·d). */
 export function benchModelConfig(s: BenchShape): ModelConfig {
-  return modelConfig({family: 'gpt2', vocab_size: s.vocab, n_positions: s.seq, n_layer: s.layers, d_model: s.d_model, n_head: s.heads},
-    `bench shape ${s.name}`)
+  return modelConfig({family: 'gpt2', vocab_size: s.vocab, n_positions: s.seq, n_layer: s.layers, d_model: s.d_model, n_head: s.heads,
+    ffn_chunks: s.ffn_chunks ?? 1, loss_chunks: s.loss_chunks ?? 1}, `bench shape ${s.name}`)
 }
 
 export interface FlopCounts {
