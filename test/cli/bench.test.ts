@@ -71,6 +71,7 @@ describe('ligo bench', () => {
     for (const k of ['ms_per_step', 'tokens_per_s', 'peak_rss_mib', 'materialize_flops']) expect(o[k], k).toBeGreaterThan(0)
     expect(o.tokens_per_s).toBeCloseTo((2 * 2 * 16) / (o.ms_per_step / 1000), 6)
     expect(o.time_ratio_to_train_step).toBeCloseTo(o.ms_per_step / p.ms_per_step, 9)
+    expect(o.time_ratio_same_step).toBeCloseTo(o.ms_per_step / (o.breakdown_ms.model + p.breakdown_ms.clip + p.breakdown_ms.adamw), 9)
     for (const k of ['materialize', 'model', 'backward', 'update']) expect(o.breakdown_ms[k], k).toBeGreaterThanOrEqual(0)
     expect(Number.isFinite(o.loss)).toBe(true)
   })

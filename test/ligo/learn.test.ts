@@ -14,7 +14,7 @@ import {loadDataDir} from '../../src/data/prepare.js'
 import {Rng} from '../../src/data/rng.js'
 import {grow} from '../../src/ligo/grow.js'
 import {OperatorLearner} from '../../src/ligo/learn.js'
-import {type OperatorTensors, growTensor, operatorConstants, sourceTensors} from '../../src/ligo/materialize.js'
+import {type OperatorTensors, growTensor, materializeFlops, operatorConstants, sourceTensors} from '../../src/ligo/materialize.js'
 import {initOperator, learnables, operatorTensors} from '../../src/ligo/operator.js'
 import {growConfig} from '../../src/ligo/spaces.js'
 import {lossOf, modelConfig, schemaOf} from '../../src/model/index.js'
@@ -23,6 +23,7 @@ import type {Schema} from '../../src/model/schema.js'
 import {AdamW} from '../../src/optim/adamw.js'
 import {clipGlobalNorm} from '../../src/optim/clip.js'
 import {lrAt} from '../../src/optim/schedule.js'
+import {trainFlopsPerToken} from '../../src/train/flops.js'
 import {type Batch, valueAndGradsInto} from '../../src/train/step.js'
 import {train} from '../../src/train/trainer.js'
 import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
@@ -182,5 +183,20 @@ describe('ligo grow learns the operator the previous path learned', () => {
       for (let i = 0; i < g.length; i++) moved = Math.max(moved, Math.abs(g[i] - init[i]))
     }
     expect(moved).toBeGreaterThan(1e-3) // the comparison is not between two unmoved operators
+  })
+
+  it('--accum: the operator batch is batch × accum sequences (FLOPs, provenance); a bad value is refused', async () => {
+    const s = loadCheckpoint(source)
+    const out = path.join(tmpDir(), 'accum')
+    const r = await grow({source: s, target: {width: 24}, method: 'ligo', out, dataDir: data, evalBatches: 0, seed: 2,
+      ligo: {steps: 2, warmup: 0, batch: 2, accum: 3, seq: 16}})
+    const large = growConfig(s.meta.model, {width: 24})
+    const op = initOperator(s.meta.model, large, schemaOf(large), {width: 'rand', depth: 'stack', depthNoise: 0, fullWidth: false, seed: 2})
+    expect(r.flops_per_step).toBe(trainFlopsPerToken(large, schemaOf(large), 16) * 2 * 3 * 16 + 3 * materializeFlops(op))
+    expect(Number.isFinite(r.loss_last!)).toBe(true)
+    const prov = loadCheckpoint(out).meta.provenance as {growth: {ligo: {accum: number; batch: number}}}
+    expect(prov.growth.ligo).toMatchObject({accum: 3, batch: 2})
+    await expect(grow({source: s, target: {width: 24}, method: 'ligo', out: path.join(tmpDir(), 'bad'), dataDir: data, ligo: {accum: 0}}))
+      .rejects.toThrow(/--accum 0: expected a whole number of micro-batches ≥ 1/)
   })
 })
