@@ -11,7 +11,8 @@ import {type GrowResult, LIGO_DEFAULTS, METHODS, type Method, grow} from '../lig
 export default class Grow extends BaseCommand {
   static summary = 'Grow a trained model wider and/or deeper: learn a LiGO operator (default) or apply a baseline.'
   static description = `Writes a checkpoint directory OUT with the grown model (model.safetensors, config.json), the operator (ligo.safetensors + ligo.json) and provenance (source hash, method, steps, losses before and after, FLOPs spent).
-Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
+Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width and at a multiple of it), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
+Any new width works: at a multiple of the old by copies, otherwise by LEMON's average expansion (exact for GPT-2 and Llama; the norms' ε is scaled by old/new width). Where a method meant to keep the function cannot (BERT), the max logit difference at step 0 is reported.
 The head size is kept: new heads are added. Continue with \`ligo train OUT --data ... -o RUN\`.`
 
   static examples = [
@@ -55,7 +56,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
       throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn')
     if (!flags.operator && !flags.width && !flags.depth && !flags.heads && !flags.ffn)
       throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn), or --operator')
-    const source = loadCheckpoint(args.source)
+    const source = loadCheckpoint(args.source, {onProgress: this.ioProgress()})
+    const io = this.ioProgress()
     const stop = new AbortController()
     const restore = onStopSignals(() => stop.abort())
     try {
@@ -81,6 +83,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
           else if (e.kind === 'start')
             this.note(`growing ${e.small.n_layer}×${e.small.d_model} → ${e.large.n_layer}×${e.large.d_model} (${e.large.n_head} heads, FFN ${e.large.d_ffn}) by ${e.method}${e.steps ? `: learning ${fmt(e.learnable)} operator parameters for ${e.steps} steps` : ''}`)
           else if (e.kind === 'step') this.progress(`operator step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  |g| ${e.gradNorm.toFixed(3)}`)
+          else if (e.kind === 'io') io(e)
           else if (e.kind === 'eval') {
             this.progressDone()
             this.note(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: ${e.result.loss.toFixed(4)}`)
@@ -89,6 +92,10 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
       })
       this.progressDone()
       this.log(`grown model in ${r.out}: ${fmt(r.params.small)} → ${fmt(r.params.large)} parameters${r.val_final !== undefined ? `, val loss ${r.val_init?.toFixed(4)} → ${r.val_final.toFixed(4)}` : ''}${r.steps ? `, ${fmt(r.flops)} FLOPs in ${r.steps} operator steps` : ''}`)
+      const fc = r.function_check
+      if (fc?.exact) this.log(`function preserving (exact by construction): ${fc.reason}`)
+      else if (fc)
+        this.log(`not function preserving: max |logit difference| ${fc.max_abs_logit_diff!.toExponential(2)} at step 0 (source's max |logit| ${fc.max_abs_source_logit!.toFixed(3)}, ${fc.tokens} tokens)`)
       return r
     } finally {
       restore()
