@@ -212,9 +212,20 @@ export function serializeSafetensors(tensors: StTensorsInput, opts: StWriteOptio
   return out
 }
 
-/** Write a safetensors file atomically (temp file, fsync, rename; see atomic.ts). */
+/**
+ * Write a safetensors file atomically (temp file, fsync, rename; see atomic.ts), one tensor at a time: F16/BF16/I64
+ * encodings exist for one tensor at once, never for the whole file.
+ */
 export function writeSafetensors(file: string, tensors: StTensorsInput, opts: StWriteOptions = {}): void {
-  writeFileAtomic(file, prepare(tensors, opts))
+  const items = validate(tensors, opts)
+  const w = SafetensorsWriter.create(file, items.map((it) => [it.name, {shape: it.shape, dtype: it.dtype}]), {metadata: opts.metadata})
+  try {
+    for (const it of items) w.write(it.name, it.data)
+  } catch (err) {
+    w.abort()
+    throw err
+  }
+  w.close()
 }
 
 /** A tensor announced to `SafetensorsWriter` before its data exists. */
@@ -317,9 +328,17 @@ interface Prepared {
 
 /** Validate the input and lay out the file: [length+header, tensor bytes...], ready to concatenate. */
 function prepare(input: StTensorsInput, opts: StWriteOptions): Uint8Array[] {
+  const items = validate(input, opts)
+  const bytes = new Map(items.map((it) => [it.name, encodeTensor(it)]))
+  const layout = layoutFile(items.map((it) => ({...it, nbytes: bytes.get(it.name)!.byteLength})), opts.metadata)
+  return [layout.head, ...[...layout.entries.keys()].map((name) => bytes.get(name)!)]
+}
+
+/** Every tensor to write checked (name, shape, value count, dtype) before anything is written. */
+function validate(input: StTensorsInput, opts: StWriteOptions): Prepared[] {
   const entries: [string, StTensorInput][] =
     input instanceof Map ? [...(input as ReadonlyMap<string, StTensorInput>)] : Object.entries(input)
-  const items: Prepared[] = entries.map(([name, t]) => {
+  return entries.map(([name, t]) => {
     const shape = checkShape(name, t.shape)
     const count = numelOf(shape)
     if (count !== t.data.length) {
@@ -329,9 +348,6 @@ function prepare(input: StTensorsInput, opts: StWriteOptions): Uint8Array[] {
     }
     return {name, dtype: storedDtype(name, t, opts.dtype), shape, data: t.data}
   })
-  const bytes = new Map(items.map((it) => [it.name, encodeTensor(it)]))
-  const layout = layoutFile(items.map((it) => ({...it, nbytes: bytes.get(it.name)!.byteLength})), opts.metadata)
-  return [layout.head, ...[...layout.entries.keys()].map((name) => bytes.get(name)!)]
 }
 
 /** A tensor name and shape checked for writing; returns the shape as a fresh array. */

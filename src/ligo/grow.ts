@@ -6,12 +6,19 @@
  *               (source weights frozen), then materialise.
  *   stack       new block i = source block i mod L1 (StackBERT); width by function-preserving copies.
  *   interleave  new block i = source block ⌊i·L1/L2⌋ (interpolation); width as above.
- *   net2net     function-preserving width (Net2WiderNet with LayerNorm-safe copies) and identity new blocks
- *               (copies of their neighbour with zero output projections, Net2DeeperNet-style): the grown model
- *               computes exactly the source's function (pre-LN families; BERT's post-LN blocks are not identities).
+ *   net2net     function-preserving width (Net2WiderNet with LayerNorm-safe copies at a multiple of the width,
+ *               LEMON's average expansion at any other width) and identity new blocks (copies of their neighbour
+ *               with zero output projections, Net2DeeperNet-style): the grown model computes exactly the source's
+ *               function (pre-LN families; BERT's post-LN blocks are not identities, nor is its average expansion
+ *               exact: there the max logit difference is measured and reported, src/ligo/preserve.ts).
  *   zero        function-preserving width; new blocks freshly initialised with zero output projections (exact,
  *               pre-LN families only, as above).
  *   random      a from-scratch initialisation at the target size (the control).
+ *
+ * The grown model is streamed into the output checkpoint tensor by tensor (materializeEach, InitStream,
+ * CheckpointWriter): besides the source, one grown tensor at a time is in memory, so GPT-2-small-sized sources
+ * grow to GPT-2-medium's shape in about the memory of the source. Evaluation and the function check read the
+ * written file back before the checkpoint is published.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'

@@ -7,6 +7,8 @@
  *   W̄ = Σ_j c[j]·W_j           over the source blocks j, if P belongs to a block (else the source tensor itself)
  *   along each dimension d whose space grows:   X ← [T·X ; M·X]  (rows along d), then X ← N ⊙ X on in-dimensions
  * which is (N_in·B_in)·W̄·B_outᵀ for matrices, E·B_residᵀ for embeddings and B·v for vectors.
+ * With an average expansion of the residual stream (SpaceOp.Min, LEMON) in-dimensions grow by [T; Min] instead and
+ * norm vectors differently (gains √(d1/d2)·[T; Min], biases [T; 0]).
  * Under µP the grown config's forward multipliers differ (r = large/small: the readout's α_out/m with the new m),
  * so the tensors feeding only that multiplier are divided by r: embeddings, query projections, final norm
  * (spaces.ts `compensation`); all r = 1 (SP, or µP without a width change) leaves every tensor bit for bit.
