@@ -149,7 +149,7 @@ export function materializeEach(op: LigoOperator, smallWeights: Weights, emit: (
       // Return the tensor, not its data, from tf.tidy: tidy walks a returned typed array value by value.
       const t = tf.tidy(() => growTensor(P, largeSchema, op, src, consts))
       if (passthrough.has(t)) {
-        emit(P, Float32Array.from(t.dataSync() as Float32Array)) // the source's own tensor: copy, keep it
+        emit(P, (t.dataSync() as Float32Array).slice()) // the source's own tensor: copy it (memcpy), keep it
         continue
       }
       const data = t.dataSync() as Float32Array

@@ -145,6 +145,14 @@ describe('every method at every width', () => {
       fs.writeFileSync(desc, JSON.stringify({...json, version}))
       await expect(grow({source: src, target: {}, method: 'ligo', operatorFile: path.join(first, 'ligo.safetensors'), out: path.join(tmpDir(), 'x'), evalBatches: 0})).rejects.toThrow(message)
     }
+    // An operator without an average expansion written as version 1 (before it existed) still applies.
+    const v1 = path.join(tmpDir(), 'v1')
+    await grow({source: src, target: {width: 16}, method: 'net2net', out: v1, evalBatches: 0})
+    const v1desc = path.join(v1, 'ligo.json')
+    fs.writeFileSync(v1desc, JSON.stringify({...JSON.parse(fs.readFileSync(v1desc, 'utf8')), version: 1}))
+    const v1again = path.join(tmpDir(), 'v1again')
+    await grow({source: src, target: {}, method: 'ligo', operatorFile: path.join(v1, 'ligo.safetensors'), out: v1again, evalBatches: 0})
+    expect(fs.readFileSync(path.join(v1again, 'model.safetensors')).equals(fs.readFileSync(path.join(v1, 'model.safetensors')))).toBe(true)
   })
 
   it('refuses what it cannot do, before writing anything', async () => {
