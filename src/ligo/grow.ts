@@ -282,7 +282,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
           steps, loss_first: lossFirst, loss_last: lossLast, val_init: result.val_init, val_final: result.val_final, flops: result.flops,
           function_check: functionCheck, elapsed_s: result.elapsed_s},
       }
-      ck.meta({format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: job.source.meta.train, provenance})
+      ck.meta({format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: job.source.meta.train, provenance, hf: job.source.meta.hf})
       if (op) {
         ck.file('ligo.safetensors', serializeSafetensors(operatorTensors(op), {metadata: {producer: 'ligo', method: job.method}}))
         ck.file('ligo.json', JSON.stringify({format: 'ligo-operator', version: OPERATOR_VERSION, method: job.method, seed, small, large,

@@ -47,7 +47,7 @@ import * as path from 'node:path'
 import type {TopLevelSpec} from 'vega-lite'
 
 import {writeFileAtomic} from '../checkpoints/atomic.js'
-import {readMeta, resolveCheckpointDir} from '../checkpoints/checkpoint.js'
+import {readModelMeta, resolveCheckpointDir} from '../checkpoints/checkpoint.js'
 import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
@@ -334,7 +334,7 @@ export function loadRun(dir: string, opts: LoadRunOptions = {}): RunData {
   const rows = parseMetrics(fs.readFileSync(metricsFile, 'utf8'), metricsFile)
   let runProvenance: Record<string, unknown> | undefined
   try {
-    runProvenance = readMeta(resolveCheckpointDir(dir)).provenance
+    runProvenance = readModelMeta(resolveCheckpointDir(dir)).provenance
   } catch {
     notes.push(`${dir}: no readable checkpoint; its init checkpoint (and so its growth method) is unknown`)
   }
@@ -351,7 +351,7 @@ export function loadRun(dir: string, opts: LoadRunOptions = {}): RunData {
     const found = findPath(initFrom, dir)
     try {
       if (!found) throw new Error('not found')
-      initProvenance = readMeta(resolveCheckpointDir(found)).provenance
+      initProvenance = readModelMeta(resolveCheckpointDir(found)).provenance
     } catch {
       notes.push(`${dir}: its init checkpoint ${initFrom} cannot be read; labelled by directory name, no growth FLOPs charged`)
     }

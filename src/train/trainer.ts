@@ -178,6 +178,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     tokenizer: data.meta.tokenizer,
     train: tc,
     provenance: {...(resumed?.meta.provenance ?? {}), ...(job.provenance ?? {}), ...(job.from ? {init_from: job.from.dir} : {})},
+    hf: resumed?.meta.hf ?? job.from?.meta.hf,
   }
   const save = () => {
     // Non-finite weights (e.g. from a corrupt optimizer state) never reach a checkpoint: the next step's loss
