@@ -17,14 +17,14 @@
  *
  * The grown model is streamed into the output checkpoint tensor by tensor (materializeEach, InitStream,
  * CheckpointWriter): besides the source, one grown tensor at a time is in memory, so GPT-2-small-sized sources
- * grow to GPT-2-medium's shape in about the memory of the source. Evaluation and the function check read the
- * written file back before the checkpoint is published.
+ * grow to GPT-2-medium's shape in about the memory of the source. Evaluation and the function check need the
+ * whole grown model: only then are the written tensors kept.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {ensureOutputDir} from '../checkpoints/atomic.js'
-import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointWriter, type IoProgress, sha256File} from '../checkpoints/checkpoint.js'
+import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointWriter, sha256File} from '../checkpoints/checkpoint.js'
 import {type SafetensorsWriter, readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
 import {BatchSampler} from '../data/batches.js'
 import {checkVocab, loadDataDir} from '../data/prepare.js'
@@ -227,8 +227,11 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       }
     }
 
-    // Stream the grown model into the output (tensor by tensor: never more than the source and one grown tensor
-    // beyond the file), then, before publishing it, read it back where it must be evaluated or checked.
+    // Stream the grown model into the output: tensor by tensor, never more than the source and one grown tensor
+    // beyond the file, unless the grown model must be evaluated or checked before the checkpoint is published
+    // (then the tensors written are kept: cheaper than reading the file back).
+    const checking = preserves !== undefined && !preserves.exact
+    const grown: Weights | undefined = evaluating || checking ? new Map() : undefined
     const ck = CheckpointWriter.begin(job.out)
     let model: SafetensorsWriter | undefined
     try {
@@ -236,6 +239,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       const write = (P: ParamSpec, data: Float32Array) => {
         if (job.signal?.aborted) throw new InputError('interrupted: nothing was written')
         model!.write(P.name, data)
+        grown?.set(P.name, data)
       }
       if (!op) {
         const init = new InitStream(largeSchema, seed, initStds(large, largeSchema))
@@ -249,8 +253,6 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         materializeEach(op, job.source.weights, write)
       }
       model.close()
-      const checking = preserves !== undefined && !preserves.exact
-      const grown = evaluating || checking ? readWeights(ck.modelFile, (p) => job.onEvent?.({kind: 'io', ...p})) : undefined
       const valNow = grown && !learning ? runEval(grown, 'init') : undefined
       const valFinal = learning ? (grown ? runEval(grown, 'final') : undefined) : valNow
       const functionCheck: FunctionCheck | undefined = preserves && {
@@ -318,12 +320,6 @@ function newBlocks(large: ModelConfig, schema: Schema, op: LigoOperator): Set<nu
     firstCopy.add(j)
   }
   return out
-}
-
-/** A model file this run has just written, read back by name (for evaluation and the function check). */
-function readWeights(file: string, onProgress: IoProgress): Weights {
-  const st = readSafetensors(file, {onProgress: (bytes, total) => onProgress({file, verb: 'read', bytes, total})})
-  return new Map([...st.tensors].map(([name, t]) => [name, t.data as Float32Array]))
 }
 
 function loadOperator(file: string, small: ModelConfig): {op: LigoOperator; large: ModelConfig} {
