@@ -54,11 +54,12 @@ export abstract class BaseCommand extends Command {
   protected ioProgress(): IoProgress {
     let shown = 0
     return ({file, verb, bytes, total}) => {
-      if (this.jsonEnabled() || !process.stderr.isTTY || total < 64 * 2 ** 20) return
+      if (this.jsonEnabled() || !process.stderr.isTTY || !process.stderr.columns || total < 64 * 2 ** 20) return
       const now = performance.now()
       if (bytes < total && now - shown < 200) return
       shown = now
-      this.progress(`${verb === 'read' ? 'reading' : 'writing'} ${path.basename(file)}: ${fmt(bytes / 2 ** 20)} of ${fmt(total / 2 ** 20)} MiB`)
+      this.progress(`${verb === 'read' ? 'reading' : 'writing'} ${path.basename(file)}: ${(bytes / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB`)
+      this.spinner?.render() // reads and writes are synchronous: the spinner's timer would not draw until they end
       if (bytes === total) this.progressDone()
     }
   }
