@@ -7,6 +7,7 @@
  * A run directory holds `checkpoint/` (the latest, swapped in atomically as a whole), `metrics.jsonl` and
  * `run.json`. Commands that read a model accept either.
  */
+import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
@@ -16,7 +17,7 @@ import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import {type TrainConfig, trainConfig} from '../train/config.js'
 import {commitDirAtomic, resolveCommittedDir, writeFileAtomic} from './atomic.js'
-import {readSafetensors, writeSafetensors} from './safetensors.js'
+import {SafetensorsWriter, readSafetensors, writeSafetensors} from './safetensors.js'
 
 export const CHECKPOINT_FORMAT = 'ligo-checkpoint'
 export const CHECKPOINT_VERSION = 1
@@ -96,13 +97,13 @@ export function readModelMeta(dir: string): {model: ModelConfig; provenance: Rec
  * Loads a checkpoint strictly: every schema tensor must be present with its exact shape, and nothing else.
  * A Hugging Face model directory (its config.json has model_type or architectures) is imported on the fly.
  */
-export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Checkpoint {
+export function loadCheckpoint(p: string, opts: {optimizer?: boolean; onProgress?: IoProgress} = {}): Checkpoint {
   const dir = resolveCheckpointDir(p)
   if (isHfDir(dir)) return hfCheckpoint(dir)
   const meta = readMeta(dir)
   const schema = schemaOf(meta.model)
   const modelFile = path.join(dir, 'model.safetensors')
-  const st = readSafetensors(modelFile)
+  const st = readSafetensors(modelFile, {onProgress: opts.onProgress && ((b, t) => opts.onProgress!({file: modelFile, verb: 'read', bytes: b, total: t}))})
   const weights: Weights = new Map()
   const missing: string[] = []
   const problems: string[] = []
@@ -161,6 +162,9 @@ function checkTrainerState(t: unknown, file: string): asserts t is TrainerState 
   if (typeof o.optimizer !== 'string') throw new FileFormatError(file, `'optimizer' is ${JSON.stringify(o.optimizer)}: expected a string`)
 }
 
+/** Progress of a long read or write: bytes done of the total, for a status line. */
+export type IoProgress = (p: {file: string; verb: 'read' | 'write'; bytes: number; total: number}) => void
+
 export interface SaveOptions {
   meta: CheckpointMeta
   weights: Weights
@@ -168,6 +172,7 @@ export interface SaveOptions {
   trainer?: TrainerState
   /** Extra files to place in the checkpoint (name → bytes or a safetensors map). */
   extra?: Record<string, string | Uint8Array>
+  onProgress?: IoProgress
 }
 
 /**
@@ -181,23 +186,85 @@ export function saveCheckpoint(dir: string, o: SaveOptions): void {
     if (!w) throw new Error(`saveCheckpoint: no weights for ${spec.name}`)
     if (w.length !== numel(spec.shape)) throw new Error(`saveCheckpoint: ${spec.name} has ${w.length} values, expected ${numel(spec.shape)}`)
   }
-  const parent = path.dirname(path.resolve(dir))
-  fs.mkdirSync(parent, {recursive: true})
-  const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${process.pid}-${Date.now()}`)
-  fs.mkdirSync(tmp)
+  const ck = CheckpointWriter.begin(dir)
   try {
-    writeFileAtomic(path.join(tmp, 'config.json'), JSON.stringify(o.meta, null, 2) + '\n')
-    const tensors = new Map(schema.map((s) => [s.name, {shape: s.shape, data: o.weights.get(s.name)!}]))
-    writeSafetensors(path.join(tmp, 'model.safetensors'), tensors, {metadata: {format: 'pt', producer: 'ligo'}})
+    ck.meta(o.meta)
+    const model = ck.model(schema, o.onProgress)
+    for (const spec of schema) model.write(spec.name, o.weights.get(spec.name)!)
+    model.close()
     if (o.optimizer) {
       const opt = new Map([...o.optimizer].map(([k, v]) => [k, {shape: [v.length], data: v}]))
-      writeSafetensors(path.join(tmp, 'optimizer.safetensors'), opt, {metadata: {producer: 'ligo'}})
+      writeSafetensors(path.join(ck.tmp, 'optimizer.safetensors'), opt, {metadata: {producer: 'ligo'}})
     }
-    if (o.trainer) writeFileAtomic(path.join(tmp, 'trainer.json'), JSON.stringify(o.trainer, null, 2) + '\n')
-    for (const [name, data] of Object.entries(o.extra ?? {})) writeFileAtomic(path.join(tmp, name), data)
-    commitDirAtomic(tmp, dir)
+    if (o.trainer) ck.file('trainer.json', JSON.stringify(o.trainer, null, 2) + '\n')
+    for (const [name, data] of Object.entries(o.extra ?? {})) ck.file(name, data)
+    ck.commit()
   } catch (error) {
-    fs.rmSync(tmp, {recursive: true, force: true})
+    ck.abort()
     throw error
   }
+}
+
+/**
+ * A checkpoint written piece by piece into a temporary directory beside `dir` and swapped in by `commit()`
+ * (commitDirAtomic), for writers that produce the weights one tensor at a time (growth at real sizes) and may
+ * want to read them back before the checkpoint is published. `abort()` removes everything written so far.
+ */
+export class CheckpointWriter {
+  private constructor(
+    readonly dir: string,
+    readonly tmp: string,
+  ) {}
+
+  static begin(dir: string): CheckpointWriter {
+    const parent = path.dirname(path.resolve(dir))
+    fs.mkdirSync(parent, {recursive: true})
+    const tmp = path.join(parent, `.${path.basename(dir)}.tmp-${process.pid}-${Date.now()}`)
+    fs.mkdirSync(tmp)
+    return new CheckpointWriter(dir, tmp)
+  }
+
+  /** The path `model.safetensors` has until commit. */
+  get modelFile(): string {
+    return path.join(this.tmp, 'model.safetensors')
+  }
+
+  /** config.json. */
+  meta(meta: CheckpointMeta): void {
+    this.file('config.json', JSON.stringify(meta, null, 2) + '\n')
+  }
+
+  /** model.safetensors laid out from the schema: write each tensor (any order) by name, then close(). */
+  model(schema: Schema, onProgress?: IoProgress): SafetensorsWriter {
+    const file = this.modelFile
+    return SafetensorsWriter.create(file, schema.map((s) => [s.name, {shape: s.shape}]), {
+      metadata: {format: 'pt', producer: 'ligo'},
+      onProgress: onProgress && ((bytes, total) => onProgress({file, verb: 'write', bytes, total})),
+    })
+  }
+
+  file(name: string, data: string | Uint8Array): void {
+    writeFileAtomic(path.join(this.tmp, name), data)
+  }
+
+  commit(): void {
+    commitDirAtomic(this.tmp, this.dir)
+  }
+
+  abort(): void {
+    fs.rmSync(this.tmp, {recursive: true, force: true})
+  }
+}
+
+/** The SHA-256 of a file, read in 16 MiB pieces (never whole). */
+export function sha256File(file: string): string {
+  const hash = crypto.createHash('sha256')
+  const buf = new Uint8Array(1 << 24)
+  const fd = fs.openSync(file, 'r')
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.byteLength, null)) > 0; ) hash.update(buf.subarray(0, n))
+  } finally {
+    fs.closeSync(fd)
+  }
+  return hash.digest('hex')
 }

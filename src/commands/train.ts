@@ -86,7 +86,7 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
       outDir = flags.out
       const raw = flags.config ? readConfigFile(resolveConfigPath(flags.config)) : {}
       if (args.checkpoint) {
-        from = loadCheckpoint(args.checkpoint)
+        from = loadCheckpoint(args.checkpoint, {onProgress: this.ioProgress()})
         for (const k of ['layers', 'd-model', 'heads', 'ffn'] as const)
           if (flags[k] !== undefined) throw new InputError(`--${k} cannot change the model of checkpoint ${args.checkpoint}; use \`npx ligo grow\``)
         // Without --config, a checkpoint keeps the training settings it was made with (a grown model inherits

@@ -7,6 +7,8 @@
  *   W̄ = Σ_j c[j]·W_j           over the source blocks j, if P belongs to a block (else the source tensor itself)
  *   along each dimension d whose space grows:   X ← [T·X ; M·X]  (rows along d), then X ← N ⊙ X on in-dimensions
  * which is (N_in·B_in)·W̄·B_outᵀ for matrices, E·B_residᵀ for embeddings and B·v for vectors.
+ * With an average expansion of the residual stream (SpaceOp.Min, LEMON) in-dimensions grow by [T; Min] instead and
+ * norm vectors differently (gains √(d1/d2)·[T; Min], biases [T; 0]).
  * Under µP the grown config's forward multipliers differ (r = large/small: the readout's α_out/m with the new m),
  * so the tensors feeding only that multiplier are divided by r: embeddings, query projections, final norm
  * (spaces.ts `compensation`); all r = 1 (SP, or µP without a width change) leaves every tensor bit for bit.
@@ -16,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core'
 import {type ModelConfig, schemaOf} from '../model/index.js'
 import {type ParamSpec, type Schema, numel} from '../model/schema.js'
 import type {LigoOperator} from './operator.js'
-import {compensation, isFinalNorm, isInDim, multiplierRatios, spaceKey} from './spaces.js'
+import {compensation, isFinalNorm, isInDim, multiplierRatios, normParam, spaceKey} from './spaces.js'
 
 export type Weights = Map<string, Float32Array>
 
@@ -58,8 +60,9 @@ export function sourceTensors(small: ModelConfig, weights: Weights): SourceTenso
 export type OperatorTensors = Map<string, tf.Tensor>
 
 /**
- * The grown tensor for schema entry P. `t` holds the operator's arrays as tensors: `width.{key}.M|T|N`,
- * `depth.{key}`. Call inside tf.tidy.
+ * The grown tensor for schema entry P. `t` holds the operator's arrays as tensors: `width.{key}.M|T|N|Min`,
+ * `depth.{key}`. Call inside tf.tidy. With an average expansion (SpaceOp.Min) of a space: in-dimensions grow by
+ * [T; Min] instead of [T; M], norm gains by √(d1/d2)·[T; Min] and norm biases by [T; 0].
  */
 export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, src: SourceTensors, t: OperatorTensors): tf.Tensor {
   const smallShape = P.shape.map((d, k) => op.width.get(spaceKey(P, P.spaces[k]))?.d1 ?? d)
@@ -75,7 +78,15 @@ export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, 
     const key = spaceKey(P, P.spaces[d])
     const w = op.width.get(key)
     if (!w || w.d2 === w.d1) continue
-    x = expandAxis(x, d, t.get(`width.${key}.M`) as tf.Tensor2D, t.get(`width.${key}.T`) as tf.Tensor2D | undefined)
+    const T = t.get(`width.${key}.T`) as tf.Tensor2D | undefined
+    const norm = w.Min ? normParam(P, largeSchema) : undefined
+    if (norm === 'bias') {
+      x = expandAxis(x, d, tf.zeros([w.d2 - w.d1, w.d1]) as tf.Tensor2D, T)
+    } else {
+      const rows = w.Min && (norm === 'gain' || isInDim(P, d)) ? 'Min' : 'M'
+      x = expandAxis(x, d, t.get(`width.${key}.${rows}`) as tf.Tensor2D, T)
+      if (norm === 'gain') x = tf.mul(x, Math.sqrt(w.d1 / w.d2))
+    }
     if (isInDim(P, d) || tiedFinal) {
       const shape = x.shape.map((_, k) => (k === d ? w.d2 : 1))
       x = tf.mul(x, tf.reshape(t.get(`width.${key}.N`)!, shape))
@@ -117,27 +128,45 @@ export function operatorConstants(op: LigoOperator): OperatorTensors {
     out.set(`width.${k}.M`, tf.tensor2d(s.M, [s.d2 - s.d1, s.d1]))
     out.set(`width.${k}.N`, tf.tensor1d(s.N))
     if (s.T) out.set(`width.${k}.T`, tf.tensor2d(s.T, [s.d1, s.d1]))
+    if (s.Min) out.set(`width.${k}.Min`, tf.tensor2d(s.Min, [s.d2 - s.d1, s.d1]))
   }
   for (const [k, c] of op.depth) out.set(`depth.${k}`, tf.tensor1d(c))
   return out
 }
 
-/** All grown weights as plain arrays. */
-export function materialize(op: LigoOperator, smallWeights: Weights): Weights {
+/**
+ * The grown tensors one at a time, in large-schema order: `emit(P, data)` receives each tensor's values in an
+ * array it owns (nothing else references it), so a caller can write it out and drop it, and the whole grown
+ * model is never held. The values are growTensor's (tfjs, no tape).
+ */
+export function materializeEach(op: LigoOperator, smallWeights: Weights, emit: (P: ParamSpec, data: Float32Array) => void): void {
   const largeSchema = schemaOf(op.large)
   const src = sourceTensors(op.small, smallWeights)
   const consts = operatorConstants(op)
+  const passthrough = new Set<tf.Tensor>(src.global.values())
   try {
-    const out: Weights = new Map()
     for (const P of largeSchema) {
-      const data = tf.tidy(() => growTensor(P, largeSchema, op, src, consts).dataSync() as Float32Array)
-      out.set(P.name, Float32Array.from(data))
+      // Return the tensor, not its data, from tf.tidy: tidy walks a returned typed array value by value.
+      const t = tf.tidy(() => growTensor(P, largeSchema, op, src, consts))
+      if (passthrough.has(t)) {
+        emit(P, (t.dataSync() as Float32Array).slice()) // the source's own tensor: copy it (memcpy), keep it
+        continue
+      }
+      const data = t.dataSync() as Float32Array
+      t.dispose()
+      emit(P, data)
     }
-    return out
   } finally {
     src.dispose()
     for (const t of consts.values()) t.dispose()
   }
+}
+
+/** All grown weights as plain arrays (materializeEach collected). */
+export function materialize(op: LigoOperator, smallWeights: Weights): Weights {
+  const out: Weights = new Map()
+  materializeEach(op, smallWeights, (P, data) => out.set(P.name, data))
+  return out
 }
 
 /**

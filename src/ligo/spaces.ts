@@ -90,6 +90,32 @@ export function compensation(p: ParamSpec, schema: Schema, r: ForwardMultipliers
   return f
 }
 
+/**
+ * Whether `p` is a norm's gain or a norm's bias (a bias with a gain of the same module beside it: `ln_1.bias` ↔
+ * `ln_1.weight`); undefined for everything else (linear layers' biases included).
+ */
+export function normParam(p: ParamSpec, schema: Schema): 'gain' | 'bias' | undefined {
+  if (p.role === 'gain') return 'gain'
+  if (p.role !== 'bias' || !p.module.endsWith('.bias')) return undefined
+  const stem = p.module.slice(0, -'.bias'.length)
+  return schema.some((q) => q.layer === p.layer && q.role === 'gain' && q.module === `${stem}.weight`) ? 'bias' : undefined
+}
+
+/** Whether the family's norms subtract the mean (LayerNorm: gpt2, bert) or only divide by the RMS (llama). */
+export function centredNorms(c: ModelConfig): boolean {
+  return c.family !== 'llama'
+}
+
+/** The family's norm ε (layer_norm_eps or rms_norm_eps). */
+export function normEps(c: ModelConfig): number {
+  return c.family === 'llama' ? c.rms_norm_eps : c.layer_norm_eps
+}
+
+/** `c` with its norm ε replaced. */
+export function withNormEps(c: ModelConfig, eps: number): ModelConfig {
+  return c.family === 'llama' ? {...c, rms_norm_eps: eps} : {...c, layer_norm_eps: eps}
+}
+
 /** Whether dimension `d` of `p` reads from its space (in-dimension) rather than writing into it. */
 export function isInDim(p: ParamSpec, d: number): boolean {
   return (p.role === 'hidden' || p.role === 'readout') && p.shape.length === 2 && d === 0
@@ -137,6 +163,11 @@ export function growConfig(src: ModelConfig, t: GrowTarget): ModelConfig {
   if (ffn < src.d_ffn) throw new InputError(`--ffn ${ffn} is smaller than the source's d_ffn ${src.d_ffn}: growth cannot shrink a model`)
   const out = {...src, d_model: width, n_layer: depth, n_head: heads, d_ffn: ffn} as ModelConfig
   const kv = (src as {n_kv_head?: number}).n_kv_head
-  if (kv !== undefined) (out as {n_kv_head?: number}).n_kv_head = Math.max(kv, Math.round((kv * heads) / src.n_head))
+  if (kv !== undefined) {
+    const grownKv = Math.max(kv, Math.round((kv * heads) / src.n_head))
+    if (heads % grownKv !== 0)
+      throw new InputError(`--heads ${heads} cannot keep the source's grouping of ${src.n_head / kv} query heads per key/value head (${kv} kv heads would become ${grownKv}, which does not divide ${heads}): use a head count that is a multiple of ${src.n_head / kv}`)
+    ;(out as {n_kv_head?: number}).n_kv_head = grownKv
+  }
   return out
 }
