@@ -10,7 +10,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {FileFormatError, InputError} from '../errors.js'
+import {FileFormatError, InputError, preview} from '../errors.js'
 import {isHfDir, readHfDir} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
@@ -73,8 +73,8 @@ export function readMeta(dir: string): CheckpointMeta {
   } catch (error) {
     throw new FileFormatError(file, `cannot read checkpoint config: ${(error as Error).message}`)
   }
-  if (raw?.format !== CHECKPOINT_FORMAT) throw new FileFormatError(file, `format is ${JSON.stringify(raw?.format)}, expected "${CHECKPOINT_FORMAT}"`)
-  if (raw.version !== CHECKPOINT_VERSION) throw new FileFormatError(file, `version ${raw.version} is not supported (expected ${CHECKPOINT_VERSION})`)
+  if (raw?.format !== CHECKPOINT_FORMAT) throw new FileFormatError(file, `format is ${preview(raw?.format)}, expected "${CHECKPOINT_FORMAT}"`)
+  if (raw.version !== CHECKPOINT_VERSION) throw new FileFormatError(file, `version ${preview(raw.version)} is not supported (expected ${CHECKPOINT_VERSION})`)
   if (typeof raw.tokenizer !== 'object' || raw.tokenizer === null) throw new FileFormatError(file, "missing 'tokenizer'")
   return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file)}
 }
@@ -142,10 +142,10 @@ function hfCheckpoint(dir: string): Checkpoint {
 function checkTrainerState(t: unknown, file: string): asserts t is TrainerState {
   const o = t as Record<string, unknown>
   if (typeof t !== 'object' || t === null || Array.isArray(t)) throw new FileFormatError(file, 'expected a JSON object')
-  if (!Number.isSafeInteger(o.step) || (o.step as number) < 0) throw new FileFormatError(file, `'step' is ${JSON.stringify(o.step)}: expected an integer ≥ 0`)
+  if (!Number.isSafeInteger(o.step) || (o.step as number) < 0) throw new FileFormatError(file, `'step' is ${preview(o.step)}: expected an integer ≥ 0`)
   for (const k of ['tokens', 'flops', 'elapsed_s'])
-    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || (o[k] as number) < 0) throw new FileFormatError(file, `'${k}' is ${JSON.stringify(o[k])}: expected a finite number ≥ 0`)
-  if (typeof o.optimizer !== 'string') throw new FileFormatError(file, `'optimizer' is ${JSON.stringify(o.optimizer)}: expected a string`)
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || (o[k] as number) < 0) throw new FileFormatError(file, `'${k}' is ${preview(o[k])}: expected a finite number ≥ 0`)
+  if (typeof o.optimizer !== 'string') throw new FileFormatError(file, `'optimizer' is ${preview(o.optimizer)}: expected a string`)
 }
 
 export interface SaveOptions {

@@ -22,7 +22,7 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {FileFormatError, InputError, LigoError} from '../errors.js'
+import {FileFormatError, InputError, LigoError, preview} from '../errors.js'
 import {errnoCode, ioError, writeFileAtomic} from './atomic.js'
 
 export type StDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8'
@@ -811,13 +811,7 @@ function compareUtf8(a: string, b: string): number {
 
 function describe(v: unknown): string {
   const type = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-  let text: string
-  try {
-    text = JSON.stringify(v) ?? String(v)
-  } catch {
-    text = String(v)
-  }
-  return `${type} ${truncate(text)}`
+  return `${type} ${preview(v, 60)}` // bounded: a header value may nest 100,000 deep
 }
 
 function truncate(s: string, max = 60): string {

@@ -16,7 +16,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {randomBytes} from 'node:crypto'
 
-import {FileFormatError, InputError, OutputExistsError} from '../errors.js'
+import {FileFormatError, InputError, OutputExistsError, preview} from '../errors.js'
 import {brownDir, brownDocuments, brownFiles, jsonlDocuments, listTextFiles, textFileDocuments} from './corpus.js'
 import {counterUnit} from './rng.js'
 import {ByteTokenizer, type Tokenizer, type TokenizerJSON, tokenizerFromJSON} from './tokenizer.js'
@@ -242,7 +242,7 @@ function parseMeta(file: string): DataMeta {
   }
   const m = obj as Partial<DataMeta> | null
   if (typeof m !== 'object' || m === null || m.format !== DATA_FORMAT) throw new FileFormatError(file, `expected a ligo data description with format '${DATA_FORMAT}'`)
-  if (m.version !== DATA_VERSION) throw new FileFormatError(file, `unsupported data version ${String(m.version)}, expected ${DATA_VERSION}; re-run \`ligo data prepare --force\``)
+  if (m.version !== DATA_VERSION) throw new FileFormatError(file, `unsupported data version ${preview(m.version)}, expected ${DATA_VERSION}; re-run \`ligo data prepare --force\``)
   for (const split of ['train', 'val'] as const) {
     const s = m.splits?.[split]
     if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.tokens)) throw new FileFormatError(file, `splits.${split}.tokens is missing or not an integer`)

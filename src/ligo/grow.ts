@@ -273,14 +273,14 @@ function reinitNewBlocks(w: Weights, large: ModelConfig, schema: Schema, op: Lig
 function loadOperator(file: string, small: ModelConfig): {op: LigoOperator; large: ModelConfig} {
   const jsonFile = path.join(path.dirname(file), 'ligo.json')
   if (!fs.existsSync(jsonFile)) throw new InputError(`${file}: expected its description ${jsonFile} beside it`)
-  let desc: {small: unknown; large: unknown}
+  let desc: {small: unknown; large: unknown} | null
   try {
     desc = JSON.parse(fs.readFileSync(jsonFile, 'utf8'))
   } catch (error) {
     throw new InputError(`${jsonFile}: not valid JSON: ${(error as Error).message}`)
   }
-  const opSmall = modelConfig(desc.small, jsonFile, 'small')
-  const large = modelConfig(desc.large, jsonFile, 'large')
+  const opSmall = modelConfig(desc?.small, jsonFile, 'small')
+  const large = modelConfig(desc?.large, jsonFile, 'large')
   if (JSON.stringify(opSmall) !== JSON.stringify(small))
     throw new InputError(`${file}: this operator grows a different source model (${opSmall.n_layer} layers × ${opSmall.d_model}) than the one given (${small.n_layer} × ${small.d_model})`)
   const st = readSafetensors(file)

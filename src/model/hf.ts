@@ -30,7 +30,7 @@ import {commitDirAtomic, writeFileAtomic} from '../checkpoints/atomic.js'
 import {SHARD_INDEX_FILE, type StFile, type StFloatDtype, type StTensor, readSafetensors, readShardedSafetensors, writeSafetensors} from '../checkpoints/safetensors.js'
 import {HfBpeTokenizer} from '../data/hf-tokenizer.js'
 import {type TokenizerJSON, tokenizerFromJSON} from '../data/tokenizer.js'
-import {FileFormatError, InputError} from '../errors.js'
+import {FileFormatError, InputError, preview} from '../errors.js'
 import {forwardMultipliers} from '../mup/rules.js'
 import {type Family, type ModelConfig, modelConfig, schemaOf} from './index.js'
 import {MUP_KEYS} from './llama.js'
@@ -219,26 +219,26 @@ class HfKeys {
 
   int(keys: string | string[], def?: number): number {
     const [k, v] = this.pick(keys, def)
-    if (!Number.isInteger(v) || v < 0) throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: expected a non-negative integer`)
+    if (!Number.isInteger(v) || v < 0) throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: expected a non-negative integer`)
     return v
   }
 
   num(keys: string | string[], def?: number): number {
     const [k, v] = this.pick(keys, def)
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: expected a number`)
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: expected a number`)
     return v
   }
 
   bool(k: string, def: boolean): boolean {
     const v = this.raw[k] ?? def
-    if (typeof v !== 'boolean') throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: expected true or false`)
+    if (typeof v !== 'boolean') throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: expected true or false`)
     return v
   }
 
   /** Refuses a key whose value ligo cannot run. */
   require(k: string, ok: (v: any) => boolean, expected: string, def?: unknown): void {
     const v = this.raw[k] ?? def
-    if (!ok(v)) throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: ligo supports only ${expected}`)
+    if (!ok(v)) throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: ligo supports only ${expected}`)
   }
 
   private pick(keys: string | string[], def?: number): [string, any] {
@@ -253,11 +253,11 @@ class HfKeys {
 export function hfFamily(raw: Record<string, any>, file: string): Family {
   const archs: unknown = raw.architectures
   if (archs !== undefined && archs !== null && (!Array.isArray(archs) || archs.some((a) => typeof a !== 'string')))
-    throw new FileFormatError(file, `key 'architectures' is ${JSON.stringify(archs)}: expected a list of class names`)
+    throw new FileFormatError(file, `key 'architectures' is ${preview(archs)}: expected a list of class names`)
   const byArch = (Object.keys(HF_ARCHITECTURES) as Family[]).find((f) => (archs as string[] | undefined)?.some((a) => HF_ARCHITECTURES[f].includes(a)))
   const type = raw.model_type ?? byArch
   if (typeof type !== 'string' || !(type in HF_ARCHITECTURES))
-    throw new FileFormatError(file, `model_type ${JSON.stringify(raw.model_type ?? null)} (architectures ${JSON.stringify(archs ?? null)}) is not supported: ligo reads ${SUPPORTED}`)
+    throw new FileFormatError(file, `model_type ${preview(raw.model_type ?? null)} (architectures ${preview(archs ?? null)}) is not supported: ligo reads ${SUPPORTED}`)
   const family = type as Family
   const other = ((archs as string[] | undefined) ?? []).filter((a) => !HF_ARCHITECTURES[family].includes(a))
   if (other.length > 0)
