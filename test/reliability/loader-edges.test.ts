@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {loadCheckpoint, saveCheckpoint} from '../../src/checkpoints/checkpoint.js'
+import {MAX_HEADER_ENTRIES, readSafetensors, readSafetensorsHeader, writeSafetensors} from '../../src/checkpoints/safetensors.js'
 import {tokenizerFromJSON} from '../../src/data/tokenizer.js'
 import {ConfigError, LigoError, listSome, preview} from '../../src/errors.js'
 import {readHfDir} from '../../src/model/hf.js'
@@ -143,5 +144,27 @@ describe('deeply nested JSON in checkpoint files is a named input error, never a
     expect(r.code, r.stderr).toBe(2)
     expect(r.stderr).toContain(`${p}: version [[[[`)
     expect(r.stderr).not.toContain('Maximum call stack')
+  })
+})
+
+describe('safetensors header structure limits (checked before JSON.parse)', () => {
+  it(`refuses more than ${MAX_HEADER_ENTRIES} tensors, long shapes and deep nesting; accepts the limit`, () => {
+    const dir = tmpDir()
+    const file = path.join(dir, 'x.safetensors')
+    const entries = (n: number) => '{' + Array.from({length: n}, (_, i) => `"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',') + '}'
+    rawSafetensors(file, entries(300_000))
+    expect(() => readSafetensorsHeader(file)).toThrow(`${file}: header lists more than ${MAX_HEADER_ENTRIES} tensors`)
+    rawSafetensors(file, entries(MAX_HEADER_ENTRIES))
+    expect(readSafetensorsHeader(file).entries.size).toBe(MAX_HEADER_ENTRIES)
+    rawSafetensors(file, `{"a":{"dtype":"F32","shape":[${Array(65).fill(1).join(',')}],"data_offsets":[0,4]}}`)
+    expect(() => readSafetensors(file)).toThrow(/tensor 'a': an array in its entry has more than 64 values/)
+    rawSafetensors(file, `{"a":{"dtype":"F32","shape":[${Array(64).fill(1).join(',')}],"data_offsets":[0,0]}}`)
+    expect(() => readSafetensors(file)).toThrow(/needs 4 bytes but data_offsets \[0, 0\] span 0/) // 64 dims pass the scan
+    rawSafetensors(file, `{"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}}`)
+    expect(() => readSafetensors(file)).toThrow(/header nests deeper than a safetensors header does \(3 levels\) in entry 'a'/)
+    // strings holding brackets, commas and escaped quotes are skipped by the scan
+    const odd = 'n\\"[,{'.repeat(20)
+    writeSafetensors(file, new Map([[JSON.parse(`"${odd}"`) as string, {shape: [2], data: Float32Array.of(1, 2)}]]))
+    expect([...readSafetensors(file).tensors.values()][0].data).toEqual(Float32Array.of(1, 2))
   })
 })
