@@ -10,7 +10,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {FileFormatError, InputError, preview} from '../errors.js'
+import {FileFormatError, InputError, listSome, preview} from '../errors.js'
 import {isHfDir, readHfDir} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
@@ -76,7 +76,10 @@ export function readMeta(dir: string): CheckpointMeta {
   if (raw?.format !== CHECKPOINT_FORMAT) throw new FileFormatError(file, `format is ${preview(raw?.format)}, expected "${CHECKPOINT_FORMAT}"`)
   if (raw.version !== CHECKPOINT_VERSION) throw new FileFormatError(file, `version ${preview(raw.version)} is not supported (expected ${CHECKPOINT_VERSION})`)
   if (typeof raw.tokenizer !== 'object' || raw.tokenizer === null) throw new FileFormatError(file, "missing 'tokenizer'")
-  return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file)}
+  // Provenance is free-form and informational: absent or null reads as none; anything but an object is refused.
+  const provenance = raw.provenance ?? {}
+  if (typeof provenance !== 'object' || Array.isArray(provenance)) throw new FileFormatError(file, `'provenance' is ${preview(provenance)}: expected an object`)
+  return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file), provenance}
 }
 
 /**
@@ -106,8 +109,9 @@ export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Che
   }
   const known = new Set(schema.map((s) => s.name))
   const unexpected = [...st.tensors.keys()].filter((k) => !known.has(k))
-  if (missing.length > 0) problems.push(`missing tensors: ${missing.join(', ')}`)
-  if (unexpected.length > 0) problems.push(`unexpected tensors: ${unexpected.join(', ')}`)
+  if (problems.length > 20) problems.splice(20, problems.length - 20, `${problems.length - 20} more tensors with another shape or dtype`)
+  if (missing.length > 0) problems.push(`missing tensors: ${listSome(missing)}`)
+  if (unexpected.length > 0) problems.push(`unexpected tensors: ${listSome(unexpected.map((k) => (k.length > 200 ? k.slice(0, 197) + '...' : k)))}`)
   if (problems.length > 0) throw new FileFormatError(modelFile, `does not match the model in config.json: ${problems.join('; ')}`)
 
   const ckpt: Checkpoint = {dir, meta, schema, weights}

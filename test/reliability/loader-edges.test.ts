@@ -8,7 +8,7 @@ import * as path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {loadCheckpoint, saveCheckpoint} from '../../src/checkpoints/checkpoint.js'
+import {loadCheckpoint, readMeta, saveCheckpoint} from '../../src/checkpoints/checkpoint.js'
 import {MAX_HEADER_ENTRIES, readSafetensors, readSafetensorsHeader, writeSafetensors} from '../../src/checkpoints/safetensors.js'
 import {tokenizerFromJSON} from '../../src/data/tokenizer.js'
 import {ConfigError, LigoError, listSome, preview} from '../../src/errors.js'
@@ -81,6 +81,7 @@ describe('deeply nested JSON in checkpoint files is a named input error, never a
     ['config.json', 'tokenizer.kind', (o) => (o.tokenizer.kind = deepArray())],
     ['config.json', 'tokenizer.vocabSize', (o) => (o.tokenizer.vocabSize = deepArray())],
     ['config.json', 'train', (o) => (o.train = {...TINY_TRAIN, lr: deepArray()})],
+    ['config.json', 'provenance', (o) => (o.provenance = deepArray())],
     ['trainer.json', 'step', (o) => (o.step = deepArray())],
     ['trainer.json', 'tokens', (o) => (o.tokens = deepArray())],
     ['trainer.json', 'optimizer', (o) => (o.optimizer = deepArray())],
@@ -166,5 +167,34 @@ describe('safetensors header structure limits (checked before JSON.parse)', () =
     const odd = 'n\\"[,{'.repeat(20)
     writeSafetensors(file, new Map([[JSON.parse(`"${odd}"`) as string, {shape: [2], data: Float32Array.of(1, 2)}]]))
     expect([...readSafetensors(file).tensors.values()][0].data).toEqual(Float32Array.of(1, 2))
+  })
+})
+
+describe('checkpoint config and error lists', () => {
+  it('config.json without provenance, or with null, reads as no provenance (ligo info works); a non-object is refused', () => {
+    requireDist()
+    const dir = checkpoint()
+    const p = path.join(dir, 'config.json')
+    const o = JSON.parse(fs.readFileSync(p, 'utf8'))
+    for (const prov of [undefined, null]) {
+      fs.writeFileSync(p, JSON.stringify({...o, provenance: prov}))
+      expect(readMeta(dir).provenance).toEqual({})
+      const r = ligo(['info', dir])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toContain('parameters:')
+    }
+    fs.writeFileSync(p, JSON.stringify({...o, provenance: [1, 2]}))
+    expect(() => readMeta(dir)).toThrow(`${p}: 'provenance' is [1,2]: expected an object`)
+  })
+
+  it('loadCheckpoint lists at most 20 missing and 20 unexpected tensor names, with the count', () => {
+    const dir = checkpoint()
+    const file = path.join(dir, 'model.safetensors')
+    const extra = new Map(Array.from({length: 5000}, (_, i) => [`junk.${i}`, {shape: [1], data: Float32Array.of(i)}]))
+    writeSafetensors(file, extra)
+    const e = errorOf(() => loadCheckpoint(dir))
+    expect(e.message).toMatch(/missing tensors: wte\.weight, wpe\.weight, h\.0\./)
+    expect(e.message).toMatch(/unexpected tensors: (junk\.\d+, ){19}junk\.\d+ and 4980 more \(5000 in all\)$/)
+    expect(e.message.length).toBeLessThan(2000)
   })
 })
