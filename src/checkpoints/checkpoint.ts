@@ -7,6 +7,7 @@
  * A run directory holds `checkpoint/` (the latest, swapped in atomically as a whole), `metrics.jsonl` and
  * `run.json`. Commands that read a model accept either.
  */
+import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
@@ -15,8 +16,8 @@ import {isHfDir, readHfDir} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import {type TrainConfig, trainConfig} from '../train/config.js'
-import {commitDirAtomic, resolveCommittedDir, writeFileAtomic} from './atomic.js'
-import {readSafetensors, writeSafetensors} from './safetensors.js'
+import {commitDirAtomic, ioError, resolveCommittedDir, writeFileAtomic} from './atomic.js'
+import {SHARD_INDEX_FILE, readSafetensors, writeSafetensors} from './safetensors.js'
 
 export const CHECKPOINT_FORMAT = 'ligo-checkpoint'
 export const CHECKPOINT_VERSION = 1
@@ -191,4 +192,38 @@ export function saveCheckpoint(dir: string, o: SaveOptions): void {
     fs.rmSync(tmp, {recursive: true, force: true})
     throw error
   }
+}
+
+/**
+ * SHA-256 identifying a checkpoint's weights (a grown model's provenance.source_sha256): of model.safetensors when
+ * there is one (ligo checkpoints, single-file HF directories), else of a sharded HF directory's index followed by
+ * its shards in name order. Files are read in chunks (they may exceed what one buffer holds).
+ */
+export function weightsSha256(dir: string): string {
+  const single = path.join(dir, 'model.safetensors')
+  const index = path.join(dir, SHARD_INDEX_FILE)
+  let files = [single]
+  if (!fs.existsSync(single) && fs.existsSync(index)) {
+    let shards: string[]
+    try {
+      shards = [...new Set(Object.values(JSON.parse(fs.readFileSync(index, 'utf8')).weight_map as Record<string, string>))].sort()
+    } catch (error) {
+      throw new FileFormatError(index, `cannot read the shard list: ${(error as Error).message}`)
+    }
+    files = [index, ...shards.map((f) => path.join(dir, f))]
+  }
+  const hash = crypto.createHash('sha256')
+  const buf = Buffer.allocUnsafe(1 << 24)
+  for (const file of files) {
+    let fd: number | undefined
+    try {
+      fd = fs.openSync(file, 'r')
+      for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n))
+    } catch (error) {
+      throw ioError(file, 'read', error)
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+  }
+  return hash.digest('hex')
 }

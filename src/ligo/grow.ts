@@ -13,12 +13,11 @@
  *               pre-LN families only, as above).
  *   random      a from-scratch initialisation at the target size (the control).
  */
-import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {ensureOutputDir} from '../checkpoints/atomic.js'
-import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint} from '../checkpoints/checkpoint.js'
+import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint, weightsSha256} from '../checkpoints/checkpoint.js'
 import {readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
 import {BatchSampler} from '../data/batches.js'
 import {checkVocab, loadDataDir} from '../data/prepare.js'
@@ -231,7 +230,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
     const provenance = {
       ...(job.provenance ?? {}),
       grown_from: job.source.dir,
-      source_sha256: sha256File(path.join(job.source.dir, 'model.safetensors')),
+      source_sha256: weightsSha256(job.source.dir),
       growth: {method: job.method, seed, target: job.target, ligo: learning ? lt : undefined, operator_file: job.operatorFile,
         steps, loss_first: lossFirst, loss_last: lossLast, val_init: valInit?.loss, val_final: valFinal?.loss, flops: result.flops,
         elapsed_s: result.elapsed_s},
@@ -289,8 +288,4 @@ function loadOperator(file: string, small: ModelConfig): {op: LigoOperator; larg
 
 function count(schema: ParamSpec[]): number {
   return schema.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0)
-}
-
-function sha256File(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
 }

@@ -1,0 +1,80 @@
+/**
+ * Growth at the edges (issue #31): a sharded Hugging Face source, grouped-query Llama sources grown to head counts
+ * their kv rule cannot divide, targets beyond the loader's limits, and --force next to files ligo did not write.
+ */
+import * as crypto from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+import * as tf from '@tensorflow/tfjs-core'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {type Checkpoint, loadCheckpoint, saveCheckpoint, weightsSha256} from '../../src/checkpoints/checkpoint.js'
+import {readSafetensors, writeSafetensors} from '../../src/checkpoints/safetensors.js'
+import {InputError} from '../../src/errors.js'
+import {type GrowEvent, grow} from '../../src/ligo/grow.js'
+import {growConfig} from '../../src/ligo/spaces.js'
+import {writeHfDir} from '../../src/model/hf.js'
+import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
+import {initWeights} from '../../src/model/init.js'
+import {ligo} from '../cli/run.js'
+import {smallBrown, tmpDir, useCpu} from '../helpers.js'
+
+beforeAll(useCpu)
+
+const TOK = {kind: 'byte', vocabSize: 256}
+
+function saveModel(dir: string, raw: Record<string, unknown>, seed = 1): string {
+  const model = modelConfig(raw)
+  const weights = new Map([...initWeights(schemaOf(model), seed)].map(([k, v]) => [k, Float32Array.from(v, (a, i) => a + 0.05 * Math.sin(i + k.length))]))
+  saveCheckpoint(dir, {meta: {format: 'ligo-checkpoint', version: 1, model, tokenizer: TOK, provenance: {}}, weights})
+  return dir
+}
+
+function logits(ck: {meta: {model: ModelConfig}; weights: Map<string, Float32Array>}, ids: Int32Array, T: number): Float32Array {
+  return tf.tidy(() => {
+    const p = new Map(schemaOf(ck.meta.model).map((s) => [s.name, tf.tensor(ck.weights.get(s.name)!, s.shape)]))
+    return forward(ck.meta.model, p, ids, ids.length / T, T).dataSync() as Float32Array
+  })
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0)
+const ids = Int32Array.from({length: 16}, (_, i) => (i * 37 + 5) % 256)
+
+describe('growing a sharded Hugging Face directory', () => {
+  it('works for every family and records a hash of the index and shards', async () => {
+    for (const family of ['gpt2', 'llama', 'bert'] as const) {
+      const src = saveModel(path.join(tmpDir(), 'src'), {family, vocab_size: 256, n_positions: 16, n_layer: 2, d_model: 16, n_head: 2, d_ffn: 32})
+      const ck = loadCheckpoint(src)
+      const hf = path.join(tmpDir(), 'hf')
+      writeHfDir(hf, {config: ck.meta.model, weights: ck.weights, tokenizer: TOK})
+      // split model.safetensors into two shards and an index, as save_pretrained(max_shard_size=...) does
+      const st = readSafetensors(path.join(hf, 'model.safetensors')).tensors
+      fs.rmSync(path.join(hf, 'model.safetensors'))
+      const names = [...st.keys()]
+      const weightMap: Record<string, string> = {}
+      for (const [i, part] of [names.slice(0, 5), names.slice(5)].entries()) {
+        const file = `model-0000${i + 1}-of-00002.safetensors`
+        writeSafetensors(path.join(hf, file), new Map(part.map((n) => [n, st.get(n)!])), {metadata: {format: 'pt'}})
+        for (const n of part) weightMap[n] = file
+      }
+      fs.writeFileSync(path.join(hf, 'model.safetensors.index.json'), JSON.stringify({metadata: {}, weight_map: weightMap}))
+
+      const out = path.join(tmpDir(), 'grown')
+      const r = await grow({source: loadCheckpoint(hf), target: {width: 32}, method: 'net2net', out, evalBatches: 0})
+      expect(r.large.d_model, family).toBe(32)
+      const g = loadCheckpoint(out)
+      const expected = crypto.createHash('sha256')
+      for (const f of ['model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']) expected.update(fs.readFileSync(path.join(hf, f)))
+      expect(g.meta.provenance.source_sha256, family).toBe(expected.digest('hex'))
+      expect(g.meta.provenance.grown_from).toBe(hf)
+      expect(fs.existsSync(path.join(out, 'ligo.safetensors'))).toBe(true) // the operator is kept
+      if (family !== 'bert') expect(maxDiff(logits(ck, ids, 16), logits(g, ids, 16)), family).toBeLessThan(1e-4)
+    }
+  })
+
+  it('a ligo checkpoint keeps the hash of its model.safetensors (as before)', () => {
+    const src = saveModel(path.join(tmpDir(), 'src'), {vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 16, n_head: 2})
+    expect(weightsSha256(src)).toBe(crypto.createHash('sha256').update(fs.readFileSync(path.join(src, 'model.safetensors'))).digest('hex'))
+  })
+})
