@@ -120,19 +120,25 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   const small = job.source.meta.model
   const seed = job.seed ?? 1337
   const lt: LigoTraining = {...LIGO_DEFAULTS, ...job.ligo}
-  ensureOutputDir(job.out, {force: job.force})
   let op: LigoOperator | undefined
   let large: ModelConfig
   if (job.operatorFile) {
     ;({op, large} = loadOperator(job.operatorFile, small))
   } else {
-    large = growConfig(small, job.target)
+    large = growConfig(small, job.target) // refuses targets that would not work, before anything is written
   }
+  ensureOutputDir(job.out, {force: job.force})
   const largeSchema = schemaOf(large)
   const learning = job.method === 'ligo' && !job.operatorFile
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
   if (learning && lt.warmup >= lt.steps)
     job.onEvent?.({kind: 'warn', message: `warmup (${lt.warmup}) ≥ steps (${lt.steps}): the learning rate never reaches its peak (the official LiGO release's bug); consider --warmup ${Math.max(0, Math.floor(lt.steps / 10))}`})
+
+  // GQA: the fixed width maps copy heads in order, which keeps each query head with its key/value head only when
+  // the number of query heads per kv head is kept (the default; --kv-heads may change it).
+  const group = (c: ModelConfig) => c.n_head / ((c as {n_kv_head?: number}).n_kv_head ?? c.n_head)
+  if (job.method !== 'ligo' && job.method !== 'random' && group(small) !== group(large))
+    job.onEvent?.({kind: 'warn', message: `the grown model has ${group(large)} query heads per key/value head, the source ${group(small)}: --method ${job.method} then does not keep the source's attention (nor its function); keep the group size for an exact growth`})
 
   // Post-LN (BERT): LN(x + 0) ≠ x, so a new block with zero output projections is not the identity.
   if ((job.method === 'net2net' || job.method === 'zero') && small.family === 'bert' && large.n_layer > small.n_layer)

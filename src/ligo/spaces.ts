@@ -118,6 +118,8 @@ export interface GrowTarget {
   heads?: number
   /** New FFN width; default: the source's FFN/width ratio times the new width. */
   ffn?: number
+  /** New number of key/value heads (Llama, grouped-query attention); default: keeps the query heads per kv head. */
+  kvHeads?: number
 }
 
 /** The grown model's config, or an InputError saying what would work. */
@@ -136,7 +138,40 @@ export function growConfig(src: ModelConfig, t: GrowTarget): ModelConfig {
   const ffn = t.ffn ?? Math.round((src.d_ffn / src.d_model) * width)
   if (ffn < src.d_ffn) throw new InputError(`--ffn ${ffn} is smaller than the source's d_ffn ${src.d_ffn}: growth cannot shrink a model`)
   const out = {...src, d_model: width, n_layer: depth, n_head: heads, d_ffn: ffn} as ModelConfig
-  const kv = (src as {n_kv_head?: number}).n_kv_head
-  if (kv !== undefined) (out as {n_kv_head?: number}).n_kv_head = Math.max(kv, Math.round((kv * heads) / src.n_head))
+  const kv = growKvHeads(src, heads, t, width)
+  if (kv !== undefined) (out as {n_kv_head?: number}).n_kv_head = kv
   return out
+}
+
+/**
+ * Grouped-query attention (Llama): the grown model's kv head count. By default the source's query heads per kv
+ * head are kept (6 heads / 2 kv → 12 / 4), which needs a head count that the group size divides; otherwise, or
+ * with --kv-heads, a count that divides the heads and keeps every source kv head. Refused up front, with the
+ * values that would work, rather than writing a model every later command refuses.
+ */
+function growKvHeads(src: ModelConfig, heads: number, t: GrowTarget, width: number): number | undefined {
+  const kvSrc = (src as {n_kv_head?: number}).n_kv_head
+  if (kvSrc === undefined) {
+    if (t.kvHeads !== undefined) throw new InputError(`--kv-heads applies to Llama models (grouped-query attention); this is a ${src.family} model`)
+    return undefined
+  }
+  // A grouped source cannot become full multi-head attention: its output projection reads the query-head space
+  // (the schema's `q`), a multi-head one the value space (`v`), and growth maps spaces, not layouts.
+  const grouped = kvSrc < src.n_head
+  const valid = Array.from({length: heads}, (_, i) => i + 1).filter((k) => heads % k === 0 && k >= kvSrc && !(grouped && k === heads))
+  const what = t.heads === undefined ? `${heads} heads (--width ${width} / head size ${src.head_size})` : `--heads ${heads}`
+  if (t.kvHeads !== undefined) {
+    if (t.kvHeads < kvSrc) throw new InputError(`--kv-heads ${t.kvHeads} is fewer than the source's ${kvSrc} key/value heads: growth cannot remove heads`)
+    if (heads % t.kvHeads !== 0) throw new InputError(`--kv-heads ${t.kvHeads} does not divide ${what}: give one of ${valid.join(', ')}`)
+    if (grouped && t.kvHeads === heads)
+      throw new InputError(`--kv-heads ${t.kvHeads} = ${what} would turn the source's grouped-query attention into multi-head attention, which growth cannot map: give one of ${valid.join(', ')}`)
+    return t.kvHeads
+  }
+  const group = src.n_head / kvSrc
+  if (heads % group === 0) return heads / group
+  const more = Math.ceil(heads / group) * group
+  throw new InputError(
+    `${what} cannot keep the source's ${group} query heads per key/value head (${src.n_head} heads, ${kvSrc} kv heads): ` +
+      `give --kv-heads (one of ${valid.join(', ')}), or ${t.heads === undefined ? `--width ${more * src.head_size}` : `--heads ${more}`} (${more} heads, ${more / group} kv heads)`,
+  )
 }

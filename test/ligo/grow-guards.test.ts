@@ -78,3 +78,53 @@ describe('growing a sharded Hugging Face directory', () => {
     expect(weightsSha256(src)).toBe(crypto.createHash('sha256').update(fs.readFileSync(path.join(src, 'model.safetensors'))).digest('hex'))
   })
 })
+
+describe('grouped-query Llama growth', () => {
+  // 6 query heads sharing 2 key/value heads (3 per group), head size 8
+  const GQA = {family: 'llama', vocab_size: 256, n_positions: 16, n_layer: 2, d_model: 48, n_head: 6, n_kv_head: 2, d_ffn: 64}
+  let source: Checkpoint
+  beforeAll(() => {
+    source = loadCheckpoint(saveModel(path.join(tmpDir(), 'gqa'), GQA))
+  })
+
+  it('refuses up front a head count the group size does not divide, naming --kv-heads values and --heads/--width that work', async () => {
+    const small = source.meta.model
+    expect(() => growConfig(small, {heads: 8, width: 64})).toThrow(InputError)
+    expect(() => growConfig(small, {heads: 8, width: 64})).toThrow(
+      "--heads 8 cannot keep the source's 3 query heads per key/value head (6 heads, 2 kv heads): give --kv-heads (one of 2, 4), or --heads 9 (9 heads, 3 kv heads)",
+    )
+    expect(() => growConfig(small, {width: 64})).toThrow(/^8 heads \(--width 64 \/ head size 8\) cannot keep .*give --kv-heads \(one of 2, 4\), or --width 72 \(9 heads, 3 kv heads\)$/)
+    for (const method of ['random', 'net2net', 'ligo'] as const) {
+      const out = path.join(tmpDir(), 'x')
+      await expect(grow({source, target: {width: 64}, method, out, evalBatches: 0, dataDir: 'unused'})).rejects.toThrow(/give --kv-heads/)
+      expect(fs.existsSync(out), method).toBe(false) // nothing created
+    }
+    expect(() => growConfig(small, {width: 64, kvHeads: 3})).toThrow('--kv-heads 3 does not divide 8 heads (--width 64 / head size 8): give one of 2, 4')
+    expect(() => growConfig(small, {width: 64, kvHeads: 1})).toThrow(/--kv-heads 1 is fewer than the source's 2 key\/value heads/)
+    // grouped → full multi-head would need another space layout (the internal shape error the audit found)
+    expect(() => growConfig(small, {width: 96, kvHeads: 12})).toThrow(/--kv-heads 12 = 12 heads .* would turn the source's grouped-query attention into multi-head attention, .*give one of 2, 3, 4, 6$/)
+    expect(() => growConfig(modelConfig({d_model: 16, n_head: 2}), {width: 32, kvHeads: 2})).toThrow(/--kv-heads applies to Llama models/)
+  })
+
+  it('keeps the group size by default and grows to the --kv-heads given; every method writes a model that loads', async () => {
+    expect(growConfig(source.meta.model, {width: 96})).toMatchObject({n_head: 12, n_kv_head: 4})
+    const data = await smallBrown()
+    for (const method of ['random', 'net2net', 'ligo'] as const) {
+      const out = path.join(tmpDir(), method)
+      const warnings: string[] = []
+      const onEvent = (e: GrowEvent) => e.kind === 'warn' && warnings.push(e.message)
+      const r = await grow({source, target: {width: 96, kvHeads: 6}, method, out, evalBatches: 0, dataDir: data, ligo: {steps: 2, batch: 2, seq: 16, warmup: 0}, onEvent})
+      // a changed group size breaks the fixed maps' function preservation: said for them
+      expect(warnings.some((w) => /2 query heads per key\/value head, the source 3: --method net2net then does not keep/.test(w)), method).toBe(method === 'net2net')
+      expect(r.large, method).toMatchObject({n_head: 12, n_kv_head: 6, head_size: 8, d_model: 96})
+      expect(loadCheckpoint(out).meta.model, method).toMatchObject({n_head: 12, n_kv_head: 6})
+    }
+    const out8 = path.join(tmpDir(), 'ligo8')
+    await grow({source, target: {width: 64, kvHeads: 4}, method: 'ligo', out: out8, evalBatches: 0, dataDir: data, ligo: {steps: 2, batch: 2, seq: 16, warmup: 0}})
+    expect(loadCheckpoint(out8).meta.model).toMatchObject({n_head: 8, n_kv_head: 4})
+    // with the group size kept, net2net is function preserving for GQA too
+    const out = path.join(tmpDir(), 'fp')
+    await grow({source, target: {width: 96, depth: 3}, method: 'net2net', out, evalBatches: 0})
+    expect(maxDiff(logits(source, ids, 16), logits(loadCheckpoint(out), ids, 16))).toBeLessThan(1e-4)
+  })
+})
