@@ -34,7 +34,7 @@ import {trainFlopsPerToken} from '../train/flops.js'
 import {valueAndGradsInto} from '../train/step.js'
 import {type DepthInit, type LigoOperator, type WidthInit, initOperator, learnables, operatorFromTensors, operatorTensors} from './operator.js'
 import {type OperatorTensors, type Weights, growTensor, materialize, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
-import {type GrowTarget, growConfig, writesResidual} from './spaces.js'
+import {type GrowTarget, checkGrown, growConfig, writesResidual} from './spaces.js'
 
 export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random'] as const
 export type Method = (typeof METHODS)[number]
@@ -124,8 +124,9 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   let large: ModelConfig
   if (job.operatorFile) {
     ;({op, large} = loadOperator(job.operatorFile, small))
+    checkGrown(large)
   } else {
-    large = growConfig(small, job.target) // refuses targets that would not work, before anything is written
+    large = growConfig(small, job.target) // refuses targets the loader would refuse, before anything is allocated
   }
   ensureOutputDir(job.out, {force: job.force})
   const largeSchema = schemaOf(large)

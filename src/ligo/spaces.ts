@@ -5,9 +5,11 @@
  * key and value head spaces and the FFN hidden space. Vocabulary and positions never change. Head size never
  * changes: new heads are added.
  */
-import {InputError} from '../errors.js'
-import type {ModelConfig} from '../model/index.js'
-import type {ParamSpec, Schema, Space} from '../model/schema.js'
+import * as os from 'node:os'
+
+import {ConfigError, InputError} from '../errors.js'
+import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
+import {type ParamSpec, type Schema, type Space, numel} from '../model/schema.js'
 import {type ForwardMultipliers, forwardMultipliers} from '../mup/rules.js'
 
 /** Spaces that have one expansion per block of the grown model; the others have one for the whole model. */
@@ -140,6 +142,7 @@ export function growConfig(src: ModelConfig, t: GrowTarget): ModelConfig {
   const out = {...src, d_model: width, n_layer: depth, n_head: heads, d_ffn: ffn} as ModelConfig
   const kv = growKvHeads(src, heads, t, width)
   if (kv !== undefined) (out as {n_kv_head?: number}).n_kv_head = kv
+  checkGrown(out, t)
   return out
 }
 
@@ -174,4 +177,34 @@ function growKvHeads(src: ModelConfig, heads: number, t: GrowTarget, width: numb
     `${what} cannot keep the source's ${group} query heads per key/value head (${src.n_head} heads, ${kvSrc} kv heads): ` +
       `give --kv-heads (one of ${valid.join(', ')}), or ${t.heads === undefined ? `--width ${more * src.head_size}` : `--heads ${more}`} (${more} heads, ${more / group} kv heads)`,
   )
+}
+
+/** Flags that set each grown config key, for messages. */
+const FLAG_OF: Record<string, string> = {d_model: '--width', n_layer: '--depth', n_head: '--heads', d_ffn: '--ffn', n_kv_head: '--kv-heads'}
+
+/** The largest Float32Array (elements): tensors beyond it cannot be held at all. */
+const MAX_TENSOR_ELEMENTS = 2 ** 32
+
+/**
+ * Refuses a grown model the loader would refuse (its config limits: n_layer ≤ 1024, d_model ≤ 65536, ...) or that
+ * cannot be held: a tensor beyond a typed array's length, or weights larger than this machine's memory. Checked
+ * before anything is allocated or written.
+ */
+export function checkGrown(large: ModelConfig, t: GrowTarget = {}): void {
+  try {
+    modelConfig(large, 'the grown model')
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    const key = error.field.replace(/^model\./, '')
+    const flag = FLAG_OF[key]
+    const given = flag && {'--width': t.width, '--depth': t.depth, '--heads': t.heads, '--ffn': t.ffn, '--kv-heads': t.kvHeads}[flag]
+    throw new InputError(`${flag ? `${flag}${given === undefined ? ' (derived)' : ` ${given}`}: ` : ''}${error.message.replace(/^the grown model: /, 'the grown model would not load: ')}`)
+  }
+  const schema = schemaOf(large)
+  const biggest = schema.reduce((a, p) => (numel(p.shape) > numel(a.shape) ? p : a))
+  if (numel(biggest.shape) > MAX_TENSOR_ELEMENTS)
+    throw new InputError(`the grown model's ${biggest.name} would have ${numel(biggest.shape).toExponential(2)} values [${biggest.shape}], more than one array can hold (${MAX_TENSOR_ELEMENTS.toExponential(2)}); grow less`)
+  const bytes = 4 * schema.reduce((n, p) => n + numel(p.shape), 0)
+  if (bytes > os.totalmem())
+    throw new InputError(`the grown model's weights would take ${(bytes / 2 ** 30).toFixed(1)} GiB as float32, more than this machine's ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB of memory; grow less`)
 }

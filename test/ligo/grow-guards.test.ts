@@ -128,3 +128,41 @@ describe('grouped-query Llama growth', () => {
     expect(maxDiff(logits(source, ids, 16), logits(loadCheckpoint(out), ids, 16))).toBeLessThan(1e-4)
   })
 })
+
+describe('grow checks its target against the loader\'s limits before anything is allocated or written', () => {
+  let source: Checkpoint
+  beforeAll(() => {
+    source = loadCheckpoint(saveModel(path.join(tmpDir(), 'src'), {vocab_size: 256, n_positions: 16, n_layer: 2, d_model: 16, n_head: 2, d_ffn: 32}))
+  })
+  const cases: [object, RegExp][] = [
+    [{depth: 1100}, /^--depth 1100: the grown model would not load: config key 'model\.n_layer' has value 1100: expected an integer \(≥ 1, ≤ 1024\)$/],
+    [{depth: 100_000}, /^--depth 100000: .*n_layer.*≤ 1024/],
+    [{width: 1_000_000_000}, /^--width 1000000000: .*d_model.*≤ 65536/],
+    [{width: 16, ffn: 2_000_000}, /^--ffn 2000000: .*d_ffn.*≤ 1048576/],
+    [{width: 32768, ffn: 1 << 20}, /^the grown model's h\.0\.mlp\.c_fc\.weight would have 3\.44e\+10 values \[32768,1048576\], more than one array can hold/],
+    [{width: 16384, depth: 1024}, /^the grown model's weights would take \d+\.\d GiB as float32, more than this machine's \d+\.\d GiB of memory; grow less$/],
+  ]
+  for (const [target, message] of cases)
+    it(JSON.stringify(target), async () => {
+      const out = path.join(tmpDir(), 'big')
+      await expect(grow({source, target, method: 'net2net', out, evalBatches: 0})).rejects.toThrow(message)
+      expect(fs.existsSync(out)).toBe(false)
+    })
+
+  it('CLI: --kv-heads is wired through `ligo grow`', () => {
+    const src = saveModel(path.join(tmpDir(), 'gqa'), {family: 'llama', vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 48, n_head: 6, n_kv_head: 2, d_ffn: 64})
+    const bad = ligo(['grow', src, '--width', '64', '--method', 'random', '-o', path.join(tmpDir(), 'o')])
+    expect(bad.code, bad.stderr).toBe(2)
+    expect(bad.stderr.replace(/\s+(›\s+)?/g, ' ')).toMatch(/give --kv-heads \(one of 2, 4\), or --width 72/) // oclif wraps lines
+    const ok = ligo(['grow', src, '--width', '64', '--kv-heads', '4', '--method', 'random', '-o', path.join(tmpDir(), 'o'), '--json'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout).large).toMatchObject({n_head: 8, n_kv_head: 4})
+  })
+
+  it('CLI: --depth 1100 exits 2', () => {
+    const src = saveModel(path.join(tmpDir(), 'src'), {vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 16, n_head: 2})
+    const r = ligo(['grow', src, '--depth', '1100', '--method', 'stack', '-o', path.join(tmpDir(), 'o')])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(/--depth 1100: the grown model would not load/)
+  })
+})
