@@ -16,7 +16,7 @@ import {isHfDir, readHfDir} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import {type TrainConfig, trainConfig} from '../train/config.js'
-import {commitDirAtomic, ioError, resolveCommittedDir, writeFileAtomic} from './atomic.js'
+import {commitDirAtomic, ensureOutputDir, ioError, resolveCommittedDir, writeFileAtomic} from './atomic.js'
 import {SHARD_INDEX_FILE, readSafetensors, writeSafetensors} from './safetensors.js'
 
 export const CHECKPOINT_FORMAT = 'ligo-checkpoint'
@@ -192,6 +192,40 @@ export function saveCheckpoint(dir: string, o: SaveOptions): void {
     fs.rmSync(tmp, {recursive: true, force: true})
     throw error
   }
+}
+
+/** The files a ligo checkpoint directory may hold: saveCheckpoint's own and the extras commands add. */
+export const CHECKPOINT_FILES: readonly string[] = ['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer.json', 'ligo.safetensors', 'ligo.json', 'tokenizer.json']
+
+/**
+ * Makes `dir` ready to receive one checkpoint directory written by saveCheckpoint, which replaces it as a whole.
+ * Refused: a directory that is or holds one of `sources` (the command would delete its own input: `grow runs/a
+ * -o runs/a --force`), a non-empty one without `force`, and with `force` one holding anything but a ligo
+ * checkpoint's files (a user's notes, a training run's metrics), which the swap would delete with it.
+ */
+export function ensureCheckpointOutput(dir: string, opts: {force?: boolean; sources?: readonly string[]} = {}): void {
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p)
+    } catch {
+      return path.resolve(p)
+    }
+  }
+  const out = real(dir)
+  for (const s of opts.sources ?? []) {
+    const src = real(s)
+    if (src === out || src.startsWith(out + path.sep))
+      throw new InputError(`-o ${dir} holds the source ${s}: writing there would replace it (and everything beside it); choose another output`)
+  }
+  ensureOutputDir(dir, {force: opts.force})
+  let foreign: string[]
+  try {
+    foreign = fs.readdirSync(dir).filter((f) => !CHECKPOINT_FILES.includes(f))
+  } catch (error) {
+    throw ioError(dir, 'read', error)
+  }
+  if (foreign.length > 0)
+    throw new InputError(`${dir} holds files that are not part of a ligo checkpoint (${listSome(foreign)}): --force replaces only an earlier checkpoint, and writing would delete them; move them away or choose another output`)
 }
 
 /**

@@ -46,7 +46,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
     'eval-batches': Flags.integer({min: 0, default: 20, description: 'validation batches for the before/after loss (0 = skip)'}),
     seed: Flags.integer({min: 0, default: 1337, description: 'seed of the operator init and the data order'}),
-    force: Flags.boolean({default: false, description: 'overwrite a non-empty output directory'}),
+    force: Flags.boolean({default: false, description: 'replace an earlier checkpoint in OUT (refused when OUT holds other files or the source)'}),
   }
 
   async run(): Promise<GrowResult> {

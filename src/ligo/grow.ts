@@ -16,8 +16,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {ensureOutputDir} from '../checkpoints/atomic.js'
-import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint, weightsSha256} from '../checkpoints/checkpoint.js'
+import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ensureCheckpointOutput, saveCheckpoint, weightsSha256} from '../checkpoints/checkpoint.js'
 import {readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
 import {BatchSampler} from '../data/batches.js'
 import {checkVocab, loadDataDir} from '../data/prepare.js'
@@ -128,7 +127,8 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   } else {
     large = growConfig(small, job.target) // refuses targets the loader would refuse, before anything is allocated
   }
-  ensureOutputDir(job.out, {force: job.force})
+  // The checkpoint directory is replaced as a whole: never the source's, never one holding files ligo did not write.
+  ensureCheckpointOutput(job.out, {force: job.force, sources: [job.source.dir]})
   const largeSchema = schemaOf(large)
   const learning = job.method === 'ligo' && !job.operatorFile
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')

@@ -166,3 +166,42 @@ describe('grow checks its target against the loader\'s limits before anything is
     expect(r.stderr).toMatch(/--depth 1100: the grown model would not load/)
   })
 })
+
+describe('grow --force removes only what ligo wrote', () => {
+  it('refuses an output holding other files, and the source itself; replaces an earlier grown checkpoint', async () => {
+    const base = tmpDir()
+    const run = path.join(base, 'run')
+    const src = saveModel(path.join(run, 'checkpoint'), {vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 16, n_head: 2})
+    fs.writeFileSync(path.join(run, 'metrics.jsonl'), '{"step":1}\n')
+    fs.writeFileSync(path.join(run, 'notes.txt'), 'mine')
+    const source = loadCheckpoint(run)
+    const g = (out: string, force = true) => grow({source, target: {depth: 2}, method: 'stack', out, force, evalBatches: 0})
+
+    for (const out of [run, src, base]) await expect(g(out)).rejects.toThrow(/holds the source .*choose another output/)
+    const out = path.join(base, 'grown')
+    await g(out, false)
+    const first = fs.readFileSync(path.join(out, 'model.safetensors'))
+    await expect(g(out, false)).rejects.toThrow(/already exists: pass --force/)
+    fs.writeFileSync(path.join(out, 'notes.txt'), 'keep me')
+    fs.mkdirSync(path.join(out, 'plots'))
+    await expect(g(out)).rejects.toThrow(`${out} holds files that are not part of a ligo checkpoint (notes.txt, plots): --force replaces only an earlier checkpoint`)
+    expect(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8')).toBe('keep me')
+    fs.rmSync(path.join(out, 'notes.txt'))
+    fs.rmSync(path.join(out, 'plots'), {recursive: true})
+    await g(out) // only the earlier checkpoint: replaced
+    expect(fs.readFileSync(path.join(out, 'model.safetensors')).equals(first)).toBe(true)
+    // the source run is untouched
+    expect(fs.readFileSync(path.join(run, 'notes.txt'), 'utf8')).toBe('mine')
+    expect(loadCheckpoint(run).weights).toEqual(source.weights)
+  })
+
+  it('ligo import writes a checkpoint directory the same way: never over its source', () => {
+    const ck = loadCheckpoint(saveModel(path.join(tmpDir(), 'src'), {vocab_size: 256, n_positions: 16, n_layer: 1, d_model: 16, n_head: 2}))
+    const hf = path.join(tmpDir(), 'hf')
+    writeHfDir(hf, {config: ck.meta.model, weights: ck.weights, tokenizer: TOK})
+    const r = ligo(['import', hf, '-o', hf, '--force'])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr).toMatch(/holds the source/)
+    expect(fs.existsSync(path.join(hf, 'model.safetensors'))).toBe(true)
+  })
+})
