@@ -90,6 +90,7 @@ export async function train(job: TrainJob): Promise<TrainResult> {
   let cfg = job.config
   let resumed: Checkpoint | undefined
   try {
+    if (fs.statSync(out, {throwIfNoEntry: false})?.isDirectory() === false) throw new InputError(`${out} exists and is not a directory: choose another output`)
     fs.mkdirSync(out, {recursive: true})
   } catch (error) {
     throw ioError(out, 'create', error)
