@@ -8,7 +8,7 @@ import {onStopSignals, signalExitCode} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
 import {type RunConfig, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
-import {type TrainResult, train} from '../train/trainer.js'
+import {type TrainResult, train, unsavedRun} from '../train/trainer.js'
 
 export default class Train extends BaseCommand {
   static summary = 'Train a model: from scratch (a config), from a checkpoint (e.g. a grown model), or resume a run.'
@@ -56,15 +56,20 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
       const ignored = Object.keys(overrides).filter((k) => k !== 'steps' && k !== 'optimizer')
       if (ignored.length > 0) throw new InputError(`--resume continues a run with its saved settings: --${ignored.join(', --')} cannot be changed (only --steps; --optimizer with --reset-optimizer)`)
       outDir = flags.resume
-      const ck = loadCheckpoint(outDir)
-      if (!ck.meta.train) throw new InputError(`--resume ${outDir}: not a training run`)
-      config = {model: ck.meta.model, train: {...ck.meta.train, steps: flags.steps ?? ck.meta.train.steps}}
+      // A run stopped before its first checkpoint lost nothing: it is started again from its run.json.
+      const unsaved = unsavedRun(outDir)
+      const ck = unsaved ? undefined : loadCheckpoint(outDir)
+      const saved = unsaved ? unsaved.config : {model: ck!.meta.model, train: ck!.meta.train}
+      if (!saved.train) throw new InputError(`--resume ${outDir}: not a training run`)
+      if (unsaved) this.note(`${outDir} was stopped before its first checkpoint, so nothing was lost: starting it again with the settings in its run.json`)
+      from = unsaved?.init_from === undefined ? undefined : loadCheckpoint(unsaved.init_from)
+      config = {model: saved.model, train: {...saved.train, steps: flags.steps ?? saved.train.steps}}
       if (flags.optimizer && flags.optimizer !== config.train.optimizer) {
         if (!flags['reset-optimizer'])
           throw new InputError(`--optimizer ${flags.optimizer}: the run in ${outDir} uses ${config.train.optimizer}; add --reset-optimizer to switch (fresh optimizer state, same weights and step)`)
         config.train = withOptimizer(config.train, flags.optimizer)
       }
-      dataDir ??= ck.trainer?.data?.dir
+      dataDir ??= unsaved ? unsaved.data : ck!.trainer?.data?.dir
     } else {
       if (!flags.out) throw new InputError('missing --out (-o): the run directory to create')
       outDir = flags.out

@@ -1,4 +1,9 @@
-/** Run-directory edges from the issue #31 audit: `train -o FILE` is bad input (exit 2). */
+/**
+ * Run-directory edges from the issue #31 audit: a run SIGKILLed before its first checkpoint (left: .lock,
+ * metrics.jsonl, run.json) is started again by `--resume` (nothing was lost) and ends where an uninterrupted run
+ * does, also when it started from a checkpoint; re-running the original command says so; `train -o FILE` is bad
+ * input (exit 2).
+ */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
@@ -29,6 +34,44 @@ async function killBeforeFirstCheckpoint(args: string[], run: string): Promise<v
 }
 
 const weights = (run: string) => fs.readFileSync(path.join(run, 'checkpoint', 'model.safetensors'))
+
+describe('a run killed before its first checkpoint', () => {
+  it('--resume starts it again and ends where an uninterrupted run does; the original command points to --resume', async () => {
+    const run = path.join(base, 'killed')
+    await killBeforeFirstCheckpoint(['-c', cfg, '-d', data, '--steps', '400'], run)
+
+    const again = await ligo(['train', '-c', cfg, '-d', data, '-o', run, '--steps', '4', '--backend', 'cpu'])
+    expect(again.code).toBe(2)
+    expect(again.stderr).toContain(`${run} already exists: it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`ligo train --resume ${run}\`, or pass --force`)
+
+    const resumed = await ligo(['train', '--resume', run, '--steps', '4', '--backend', 'cpu'])
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stderr).toContain(`${run} was stopped before its first checkpoint, so nothing was lost: starting it again`)
+    expect(resumed.stdout).toMatch(/^done: 4 steps/m)
+    expect(metricRows(run).map((r) => r.step)).toEqual([1, 2, 3, 4])
+
+    const straight = path.join(base, 'straight')
+    const s = await ligo(['train', '-c', cfg, '-d', data, '-o', straight, '--steps', '4', '--backend', 'cpu'])
+    expect(s.code, s.stderr).toBe(0)
+    expect(weights(run).equals(weights(straight))).toBe(true)
+    expect(metricRows(run).map((r) => r.loss)).toEqual(metricRows(straight).map((r) => r.loss))
+  })
+
+  it('one started from a checkpoint restarts from that checkpoint (run.json records it)', async () => {
+    const src = path.join(base, 'src')
+    const made = await ligo(['train', '-c', cfg, '-d', data, '-o', src, '--steps', '2', '--backend', 'cpu'])
+    expect(made.code, made.stderr).toBe(0)
+    const run = path.join(base, 'from-killed')
+    await killBeforeFirstCheckpoint([src, '-d', data, '--steps', '400', '--save-every', '0', '--lr', '0.002'], run)
+    expect(JSON.parse(fs.readFileSync(path.join(run, 'run.json'), 'utf8'))).toMatchObject({init_from: path.join(src, 'checkpoint'), data})
+    const resumed = await ligo(['train', '--resume', run, '--steps', '3', '--backend', 'cpu'])
+    expect(resumed.code, resumed.stderr).toBe(0)
+    const straight = path.join(base, 'from-straight')
+    const s = await ligo(['train', src, '-d', data, '-o', straight, '--steps', '3', '--save-every', '0', '--lr', '0.002', '--backend', 'cpu'])
+    expect(s.code, s.stderr).toBe(0)
+    expect(weights(run).equals(weights(straight))).toBe(true)
+  })
+})
 
 describe('train -o', () => {
   it('an existing file is bad input (exit 2), as for grow', async () => {
