@@ -2,14 +2,15 @@
  * Run-directory edges from the issue #31 audit: a run SIGKILLed before its first checkpoint (left: .lock,
  * metrics.jsonl, run.json) is started again by `--resume` (nothing was lost) and ends where an uninterrupted run
  * does, also when it started from a checkpoint; re-running the original command says so; `train -o FILE` is bad
- * input (exit 2).
+ * input (exit 2); `data prepare` onto a full disk gives the project's ENOSPC message.
  */
+import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {killStragglers, ligo, metricRows, requireDist, start, tinyData, tmpDir, waitFor, writeTinyConfig} from './helpers.js'
+import {BIN, killStragglers, ligo, metricRows, plain, requireDist, start, tinyData, tmpDir, waitFor, writeTinyConfig} from './helpers.js'
 
 let base: string
 let data: string
@@ -81,5 +82,40 @@ describe('train -o', () => {
     expect(r.code, r.stderr).toBe(2)
     expect(r.stderr).toContain(`${file} exists and is not a directory: choose another output`)
     expect(fs.readFileSync(file, 'utf8')).toBe('mine')
+  })
+})
+
+/**
+ * Runs `ligo ARGS` in a private mount namespace with a `kib` KiB tmpfs at `mountAt` (gone when it exits);
+ * `left` lists what the command left in `mountAt/data`.
+ */
+function ligoOnTinyDisk(mountAt: string, kib: number, args: string[]) {
+  fs.mkdirSync(mountAt, {recursive: true})
+  const script = `mount -t tmpfs -o size=${kib}k tmpfs "$0" || exit 99; "$@"; rc=$?; echo "LEFT:$(ls -A "$0/data" | tr '\\n' ' ')"; exit $rc`
+  const r = spawnSync('unshare', ['-m', '/bin/sh', '-c', script, mountAt, process.execPath, BIN, ...args], {
+    encoding: 'utf8', env: {...process.env, CI: 'true', NO_COLOR: '1', OCLIF_COLUMNS: '1000'}, timeout: 120_000,
+  })
+  return {code: r.status, left: /LEFT:(.*)/.exec(r.stdout)?.[1].trim().split(/\s+/).filter(Boolean), stderr: plain(r.stderr ?? '')}
+}
+
+/** Root and util-linux's unshare: a private tmpfs can be mounted (as on this project's machines). */
+const canMountTmpfs = process.getuid?.() === 0 && spawnSync('unshare', ['-m', '/bin/sh', '-c', 'mount -t tmpfs -o size=4k tmpfs /mnt']).status === 0
+
+describe('ligo data prepare on a full disk', () => {
+  it.skipIf(!canMountTmpfs)('says the disk is full (ENOSPC), names the file and leaves no partial files (exit 1)', () => {
+    const src = path.join(base, 'texts') // 20 documents, ~200 KB of tokens: more than the 64 KiB disk
+    fs.mkdirSync(src)
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(src, `doc${i}.txt`), `Document ${i}: ${'lorem ipsum dolor sit amet '.repeat(200)}`)
+    const disk = path.join(base, 'disk')
+    const out = path.join(disk, 'data')
+    const r = ligoOnTinyDisk(disk, 64, ['data', 'prepare', src, '-o', out])
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toMatch(new RegExp(`cannot write ${out}/(train|val)\\.bin: the disk is full \\(ENOSPC\\); free some space and run again`))
+    expect(r.stderr).not.toMatch(/ENOSPC: no space left on device, write/)
+    expect(r.left).toEqual([]) // the temporary token files were removed; no meta.json
+    // with room, the same command works
+    const ok = ligoOnTinyDisk(disk, 4096, ['data', 'prepare', src, '-o', out])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.left?.sort()).toEqual(['meta.json', 'train.bin', 'val.bin'])
   })
 })
