@@ -3,11 +3,11 @@ import * as path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, duration, fmt} from '../cli/base.js'
-import {overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-flags.js'
+import {isPreset, overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-flags.js'
 import {onStopSignals, signalExitCode} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
-import {type RunConfig, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
+import {type RunConfig, describeOptimizer, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
 import {type TrainResult, train, unsavedRun} from '../train/trainer.js'
 
 export default class Train extends BaseCommand {
@@ -73,7 +73,8 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
     } else {
       if (!flags.out) throw new InputError('missing --out (-o): the run directory to create')
       outDir = flags.out
-      const raw = flags.config ? readConfigFile(resolveConfigPath(flags.config)) : {}
+      const configFile = flags.config ? resolveConfigPath(flags.config) : undefined
+      const raw = configFile ? readConfigFile(configFile) : {}
       if (args.checkpoint) {
         from = loadCheckpoint(args.checkpoint)
         for (const k of ['layers', 'd-model', 'heads', 'ffn'] as const)
@@ -81,12 +82,16 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
         // Without --config, a checkpoint keeps the training settings it was made with (a grown model inherits
         // its source's: same global LR and schedule, per-tensor factors recomputed for the new widths).
         const trainRaw = flags.config ? raw.train : from.meta.train
-        config = resolveRunConfig({model: {...from.meta.model}, train: trainRaw}, overrides, flags.config ?? `${from.dir}/config.json`)
+        // A preset's or the checkpoint's optimizer settings give way to another --optimizer's published defaults.
+        config = resolveRunConfig({model: {...from.meta.model}, train: trainRaw}, overrides, flags.config ?? `${from.dir}/config.json`, {
+          presetOptimizerSettings: !configFile || isPreset(configFile),
+        })
       } else {
-        config = resolveRunConfig(raw, overrides, flags.config)
+        config = resolveRunConfig(raw, overrides, flags.config, {presetOptimizerSettings: configFile !== undefined && isPreset(configFile)})
       }
     }
     if (!dataDir) throw new InputError('missing --data (-d): a directory made by `ligo data prepare`')
+    this.note(describeOptimizer(config.train))
 
     const stop = new AbortController()
     let stopSignal: NodeJS.Signals | undefined

@@ -23,7 +23,7 @@ import {initStds, lrMultipliers, wdMultipliers} from '../mup/index.js'
 import {makeOptimizer} from '../optim/index.js'
 import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
-import {OPTIMIZER_KEYS, type RunConfig, trainConfig} from './config.js'
+import {OPTIMIZER_KEYS, type RunConfig, optimizerUsed, trainConfig} from './config.js'
 import {type EvalResult, evaluate} from './eval.js'
 import {trainFlopsPerToken} from './flops.js'
 import {type Weights, lossAndGrads} from './step.js'
@@ -176,7 +176,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   } else {
     weights = job.from ? cloneWeights(job.from.weights) : initWeights(schema, tc.seed, initStds(mc, schema))
     // What the run was started with: `--resume` restarts from it when the run stops before its first checkpoint.
-    const start = {config: cfg, data: path.resolve(job.dataDir), init_from: job.from ? path.resolve(job.from.dir) : undefined, provenance: job.provenance ?? {}}
+    const start = {config: cfg, data: path.resolve(job.dataDir), init_from: job.from ? path.resolve(job.from.dir) : undefined, optimizer: optimizerUsed(tc), provenance: job.provenance ?? {}}
     writeFileAtomic(path.join(out, 'run.json'), JSON.stringify(start, null, 2) + '\n')
     writeFileAtomic(metricsFile, '')
   }
