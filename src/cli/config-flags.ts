@@ -53,7 +53,8 @@ export const overrideFlags = {
   'ffn-chunks': Flags.integer({min: 1, description: 'compute each FFN in N row chunks (model.ffn_chunks)', helpGroup: 'OVERRIDES'}),
   'loss-chunks': Flags.integer({min: 1, description: 'compute the logits and loss in N row chunks (model.loss_chunks)', helpGroup: 'OVERRIDES'}),
   attention: Flags.option({options: ['full', 'lsh'] as const, description: 'full causal attention, or Reformer shared-QK LSH attention (model.attention)', helpGroup: 'OVERRIDES'})(),
-  'lsh-buckets': Flags.integer({min: 1, description: 'LSH buckets per hash round, 1 or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
+  'lsh-buckets': Flags.integer({min: 0, description: 'LSH buckets per hash round: 0 = from the length and --lsh-chunk (default), 1, or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
+  'lsh-chunk': Flags.integer({min: 0, description: 'LSH chunk length (default 64; 0 = 2·T/buckets) (model.lsh_chunk)', helpGroup: 'OVERRIDES'}),
   'lsh-hashes': Flags.integer({min: 1, description: 'LSH hash rounds (model.lsh_hashes)', helpGroup: 'OVERRIDES'}),
 }
 

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core'
 
 import {type RowFn, chunkedLoss, chunkedRows} from '../compute/chunked.js'
-import {type LshPlan, lshAttention, lshPlan, sharedQkLogits, withZeroGrads} from '../compute/lsh.js'
+import {type LshPlan, lshAttention, lshGeometry, lshPlan, sharedQkLogits, withZeroGrads} from '../compute/lsh.js'
 import {causalAttentionRows, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
@@ -74,8 +74,16 @@ export interface Gpt2Config {
    * unchanged) but are unused: their gradient is zero (weight decay still shrinks them).
    */
   attention: AttentionKind
-  /** lsh only: buckets per hash round (1 or even); chunk length 2·T/lsh_buckets (the paper's choice). */
+  /**
+   * lsh only: buckets per hash round: 0 (the default) derives them from the length and `lsh_chunk` (trax:
+   * 2·⌊T/lsh_chunk⌋, factorised beyond 128), 1 (no hashing) or a fixed even count.
+   */
   lsh_buckets: number
+  /**
+   * lsh only: chunk length (the default 64, as lucidrains' bucket_size); 0 = the paper's 2·T/lsh_buckets, which
+   * grows with T (configs saved before this key existed, which fixed the buckets, read as 0).
+   */
+  lsh_chunk: number
   /** lsh only: hash rounds; more rounds approach full (shared-QK) attention at proportional cost. */
   lsh_hashes: number
 }
@@ -87,8 +95,11 @@ export const GPT2_KEYS = [
   'family', 'vocab_size', 'n_positions', 'n_layer', 'd_model', 'n_head', 'head_size', 'd_ffn',
   'tie_embeddings', 'layer_norm_eps', 'init_std',
   'param', 'base_d_model', 'base_n_head', 'base_head_size', 'base_d_ffn', 'alpha_in', 'alpha_out', 'alpha_attn', 'zero_query',
-  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_hashes',
+  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_chunk', 'lsh_hashes',
 ] as const
+
+/** The default LSH chunk length (lsh_chunk). */
+export const LSH_CHUNK = 64
 
 /** Reads and validates a GPT-2 config; head_size defaults to d_model/n_head and d_ffn to 4·d_model. */
 export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt2Config {
@@ -125,10 +136,16 @@ export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt
     loss_chunks: f.int('loss_chunks', 1, {min: 1, max: 1 << 20}),
     attention: f.oneOf('attention', ATTENTION_KINDS, 'full'),
     // lsh_* are read (and kept) under full attention too, unused: a saved config must validate either way.
-    lsh_buckets: f.int('lsh_buckets', 8, {min: 1, max: 1 << 16}),
+    lsh_buckets: f.int('lsh_buckets', 0, {min: 0, max: 1 << 16}),
+    // A config that fixes lsh_buckets but has no lsh_chunk (every config saved before lsh_chunk existed) keeps the
+    // chunk it was trained with, 2T/lsh_buckets; otherwise the chunk is fixed and the buckets follow the length.
+    lsh_chunk: 0,
     lsh_hashes: f.int('lsh_hashes', 2, {min: 1, max: 64}),
   }
-  if (cfg.lsh_buckets > 1 && cfg.lsh_buckets % 2 !== 0) throw f.err('lsh_buckets', cfg.lsh_buckets, '1 or an even number (angular LSH hashes into ± rotations)')
+  cfg.lsh_chunk = f.int('lsh_chunk', cfg.lsh_buckets === 0 ? LSH_CHUNK : 0, {min: 0, max: 1 << 20})
+  if (cfg.lsh_buckets > 1 && cfg.lsh_buckets % 2 !== 0)
+    throw f.err('lsh_buckets', cfg.lsh_buckets, '0 (from the length and lsh_chunk), 1, or an even number (angular LSH hashes into ± rotations)')
+  if (cfg.lsh_buckets === 0 && cfg.lsh_chunk === 0) throw f.err('lsh_chunk', 0, 'a chunk length ≥ 1 when lsh_buckets is 0 (derived from the length)')
   cfg.base_d_model = f.int('base_d_model', cfg.d_model, {min: 1, max: 65536})
   cfg.base_n_head = f.int('base_n_head', cfg.n_head, {min: 1, max: 4096})
   cfg.base_head_size = f.int('base_head_size', cfg.head_size, {min: 1, max: 65536})
@@ -303,7 +320,7 @@ function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: numbe
         const q = heads(linear(h, m(ps[2]), v(ps[3])))
         const val = heads(linear(h, m(ps[4]), v(ps[5])))
         if (probe) probe(`h.${l}.attn_logits`, sharedQkLogits(q, scale)) // [B,NH,T,T]
-        plan ??= lshPlan(q, {buckets: c.lsh_buckets, hashes: c.lsh_hashes, salt: l})
+        plan ??= lshPlan(q, {...lshGeometry(T, c), hashes: c.lsh_hashes, salt: l})
         a = tf.reshape(tf.transpose(lshAttention(q, val, scale, plan), [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
         o = 6
       } else {

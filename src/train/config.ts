@@ -173,6 +173,7 @@ export interface Overrides {
   'loss-chunks'?: number
   attention?: string
   'lsh-buckets'?: number
+  'lsh-chunk'?: number
   'lsh-hashes'?: number
 }
 
@@ -201,6 +202,7 @@ const OVERRIDE_PATHS: Record<keyof Overrides, [section: 'model' | 'train', key: 
   'loss-chunks': ['model', 'loss_chunks'],
   attention: ['model', 'attention'],
   'lsh-buckets': ['model', 'lsh_buckets'],
+  'lsh-chunk': ['model', 'lsh_chunk'],
   'lsh-hashes': ['model', 'lsh_hashes'],
 }
 
@@ -252,6 +254,12 @@ export function resolveRunConfig(raw: Obj, overrides: Overrides = {}, source?: s
     // A width override without an explicit head size or FFN width recomputes their defaults.
     if (flag === 'd-model' || flag === 'heads') delete model.head_size
     if (flag === 'd-model' && overrides.ffn === undefined) delete model.d_ffn
+  }
+  // Switching to LSH attention: the bucket settings a full-attention config carried were never used (and saved
+  // configs predating lsh_chunk fixed 8 buckets, a chunk growing with T): take the current defaults unless given.
+  if (overrides.attention === 'lsh' && (raw.model as Obj | undefined)?.attention !== 'lsh') {
+    if (overrides['lsh-buckets'] === undefined) delete model.lsh_buckets
+    if (overrides['lsh-chunk'] === undefined) delete model.lsh_chunk
   }
   try {
     const train = trainConfig(trainRaw, source)
