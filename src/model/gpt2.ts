@@ -71,7 +71,8 @@ export interface Gpt2Config {
   /**
    * 'full' causal attention, or 'lsh': Reformer's shared-QK LSH attention (src/compute/lsh.ts), keys = the
    * normalised queries. Under 'lsh' the key projections attn.k_proj.* stay in the schema (so the parameter set is
-   * unchanged) but are unused: their gradient is zero (weight decay still shrinks them).
+   * unchanged) but are unused (`unusedParams`): their gradient is zero, and the trainer's optimizer leaves them out
+   * (no state, no weight decay), so switching back to full attention finds them as they were.
    */
   attention: AttentionKind
   /**
@@ -265,7 +266,7 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
   probe?.('embed', x)
   const blocks = gpt2Blocks(c, p, B, T, mult.attention, probe)
   // Shared-QK attention leaves the key projections unread: keep them connected, with zero gradient.
-  if (c.attention === 'lsh') x = withZeroGrads(x, Array.from({length: c.n_layer}, (_, l) => K_PROJ.map((n) => get(`h.${l}.${n}`))).flat())
+  if (c.attention === 'lsh') x = withZeroGrads(x, [...gpt2UnusedParams(c)].map((n) => get(n)))
   if (c.reversible) {
     // Probes need the intermediate streams, which only the plain autodiff forward keeps.
     const mode = probe ? 'autodiff' : (opts.reversible ?? 'recompute')
@@ -285,6 +286,11 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
 const ATTN_PARAMS = ['ln_1.weight', 'ln_1.bias', 'attn.q_proj.weight', 'attn.q_proj.bias', 'attn.k_proj.weight',
   'attn.k_proj.bias', 'attn.v_proj.weight', 'attn.v_proj.bias', 'attn.c_proj.weight', 'attn.c_proj.bias']
 const K_PROJ = ['attn.k_proj.weight', 'attn.k_proj.bias']
+
+/** The tensors the forward pass does not read: the key projections under shared-QK (LSH) attention. */
+export function gpt2UnusedParams(c: Gpt2Config): Set<string> {
+  return new Set(c.attention === 'lsh' ? Array.from({length: c.n_layer}, (_, l) => K_PROJ.map((n) => `h.${l}.${n}`)).flat() : [])
+}
 const LSH_ATTN_PARAMS = ATTN_PARAMS.filter((n) => !K_PROJ.includes(n))
 const FFN_PARAMS = ['ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias']
 

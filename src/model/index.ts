@@ -13,7 +13,7 @@ import '../compute/gradients.js'
 import {ConfigError} from '../errors.js'
 import {Fields} from '../validate.js'
 import {type BertConfig, bertConfig, bertForward, bertLoss, bertSchema} from './bert.js'
-import {type Gpt2Config, type Params, type Probe, gpt2Config, gpt2Forward, gpt2Loss, gpt2Schema} from './gpt2.js'
+import {type Gpt2Config, type Params, type Probe, gpt2Config, gpt2Forward, gpt2Loss, gpt2Schema, gpt2UnusedParams} from './gpt2.js'
 import {type LlamaConfig, llamaConfig, llamaForward, llamaLoss, llamaSchema} from './llama.js'
 import type {Schema} from './schema.js'
 
@@ -49,6 +49,14 @@ export function schemaOf(c: ModelConfig): Schema {
     case 'bert':
       return bertSchema(c)
   }
+}
+
+/**
+ * Schema tensors the forward pass does not read (their gradient is zero): GPT-2's key projections under shared-QK
+ * LSH attention. Training leaves them out of the optimizer: no state, and no weight decay shrinking them.
+ */
+export function unusedParams(c: ModelConfig): Set<string> {
+  return c.family === 'gpt2' ? gpt2UnusedParams(c) : new Set()
 }
 
 /**

@@ -17,7 +17,7 @@ import {acquireLock} from '../checkpoints/lock.js'
 import {BatchSampler} from '../data/batches.js'
 import {type DataDir, checkVocab, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, FileFormatError, InputError, OutputExistsError, preview} from '../errors.js'
-import {modelConfig, schemaOf} from '../model/index.js'
+import {modelConfig, schemaOf, unusedParams} from '../model/index.js'
 import {initWeights} from '../model/init.js'
 import {initStds, lrMultipliers, wdMultipliers} from '../mup/index.js'
 import {makeOptimizer} from '../optim/index.js'
@@ -159,7 +159,10 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
 
   let weights: Weights
   const mupFor = {optimizer: tc.optimizer, scale_parameter: tc.scale_parameter}
-  const opt = makeOptimizer(tc.optimizer, schema, tc, lrMultipliers(mc, schema, mupFor), wdMultipliers(mc, schema, mupFor))
+  // Tensors the model does not read (LSH's key projections) get no optimizer state and no weight decay.
+  const unused = unusedParams(mc)
+  const optSchema = schema.filter((p) => !unused.has(p.name))
+  const opt = makeOptimizer(tc.optimizer, optSchema, tc, lrMultipliers(mc, schema, mupFor), wdMultipliers(mc, schema, mupFor))
   let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: path.resolve(job.dataDir), sha256: data.meta.splits.train.sha256}}
   if (resumed) {
     if (resumed.trainer!.data && resumed.trainer!.data.sha256 !== data.meta.splits.train.sha256)

@@ -1,17 +1,23 @@
 /**
  * LSH attention's geometry (issue #31): a fixed chunk length with the bucket count derived from the length (trax's
  * rule, factorised beyond 128 buckets), so the work per token no longer grows with T; factorised hashing; configs
- * saved before lsh_chunk existed keep the function they were trained with.
+ * saved before lsh_chunk existed keep the function they were trained with; the unused key projections are out of
+ * the optimizer.
  */
+import * as path from 'node:path'
+
 import * as tf from '@tensorflow/tfjs-core'
 import {beforeAll, describe, expect, it} from 'vitest'
 
+import {loadCheckpoint} from '../../src/checkpoints/checkpoint.js'
 import {lshAutoBuckets, lshBuckets, lshGeometry, lshPlan} from '../../src/compute/lsh.js'
 import {type Gpt2Config, gpt2Loss} from '../../src/model/gpt2.js'
-import {modelConfig, schemaOf} from '../../src/model/index.js'
+import {modelConfig, schemaOf, unusedParams} from '../../src/model/index.js'
 import {initWeights} from '../../src/model/init.js'
+import {initStds} from '../../src/mup/index.js'
 import {resolveRunConfig} from '../../src/train/config.js'
-import {TINY_MODEL, useCpu} from '../helpers.js'
+import {train} from '../../src/train/trainer.js'
+import {TINY_MODEL, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
 
 beforeAll(useCpu)
 
@@ -92,6 +98,29 @@ describe('factorised hashing', () => {
     const plan = lshPlan(qk, {...g, hashes: 1})
     expect(plan).toMatchObject({m: 64, nc: 128})
     expect(lshGeometry(8256, {lsh_buckets: 0, lsh_chunk: 64}).buckets).toEqual([32, 8]) // 258 → 256, as trax rounds
+  })
+})
+
+describe('the unused key projections under LSH', () => {
+  it('are listed, so training gives them no optimizer state and no weight decay', () => {
+    const lsh = modelConfig({...TINY_MODEL, attention: 'lsh'})
+    expect([...unusedParams(lsh)].sort()).toEqual(['h.0.attn.k_proj.bias', 'h.0.attn.k_proj.weight', 'h.1.attn.k_proj.bias', 'h.1.attn.k_proj.weight'])
+    expect(unusedParams(modelConfig(TINY_MODEL)).size).toBe(0)
+    expect(unusedParams(modelConfig({...TINY_MODEL, family: 'llama'})).size).toBe(0)
+  })
+
+  it('keep their weights through training (no weight decay) and have no optimizer state', async () => {
+    const out = path.join(tmpDir(), 'run')
+    const config = tinyRun({steps: 3, weight_decay: 0.5, lr: 0.01}, {attention: 'lsh'})
+    await train({config, dataDir: await smallBrown(), outDir: out})
+    const ck = loadCheckpoint(out, {optimizer: true})
+    const init = initWeights(schemaOf(config.model), config.train.seed, initStds(config.model, schemaOf(config.model)))
+    for (const n of unusedParams(config.model)) {
+      expect(ck.weights.get(n), n).toEqual(init.get(n))
+      expect([...ck.optimizer!.keys()].some((k) => k.endsWith(`.${n}`)), n).toBe(false)
+    }
+    expect(ck.weights.get('h.0.attn.q_proj.weight')).not.toEqual(init.get('h.0.attn.q_proj.weight'))
+    expect(ck.optimizer!.has('m.h.0.attn.q_proj.weight')).toBe(true)
   })
 })
 
