@@ -7,6 +7,7 @@ import {isPreset, overrideFlags, overridesFrom, resolveConfigPath} from '../cli/
 import {onStopSignals, signalExitCode} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
+import {functionChanges} from '../model/index.js'
 import {type RunConfig, describeOptimizer, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
 import {type TrainResult, train, unsavedRun} from '../train/trainer.js'
 
@@ -86,6 +87,9 @@ SIGINT/SIGTERM stop at the next step boundary after saving a checkpoint; \`--res
         config = resolveRunConfig({model: {...from.meta.model}, train: trainRaw}, overrides, flags.config ?? `${from.dir}/config.json`, {
           presetOptimizerSettings: !configFile || isPreset(configFile),
         })
+        const changed = functionChanges(from.meta.model, config.model)
+        if (changed.length > 0)
+          this.warn(`${args.checkpoint} was trained as another function: ${changed.join(', ')} change what its weights compute, so training starts from a higher loss and must adapt them (not a continuation of that model)`)
       } else {
         config = resolveRunConfig(raw, overrides, flags.config, {presetOptimizerSettings: configFile !== undefined && isPreset(configFile)})
       }
