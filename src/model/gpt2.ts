@@ -20,7 +20,7 @@ import {type LshPlan, lshAttention, lshGeometry, lshPlan, sharedQkLogits, withZe
 import {causalAttentionRows, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
-import {type Branch, type RevMode, reversibleStack} from './reversible.js'
+import {type Branch, type RevMode, type RevOptions, reversibleStack} from './reversible.js'
 import type {ParamSpec, Schema, Space} from './schema.js'
 
 export interface Gpt2Config {
@@ -60,7 +60,8 @@ export interface Gpt2Config {
   /**
    * RevNet blocks on two residual streams, y1 = x1 + Attn(LN1(x2)), y2 = x2 + FFN(LN2(y1)), input x1 = x2 =
    * embedding, output (y1 + y2)/2 before ln_f (src/model/reversible.ts). The backward pass recomputes each
-   * block's inputs instead of storing activations: activation memory flat in depth, ~1 extra forward per step.
+   * block's inputs instead of storing activations: ~1 extra forward per step; activation memory flat in depth but
+   * for the anchors that bound float32 drift (both streams every 8 blocks, src/model/reversible.ts).
    * A different function from the standard model with the same weights (the streams are merged by averaging).
    */
   reversible: boolean
@@ -204,6 +205,8 @@ export interface Gpt2ForwardOptions {
    * activations) or 'autodiff' (plain tfjs autodiff of the same forward, storing activations: the reference).
    */
   reversible?: RevMode
+  /** Recompute mode: the anchor spacing and drift report of src/model/reversible.ts (default: every 8 blocks). */
+  revAnchors?: Pick<RevOptions, 'anchorEvery' | 'onDrift'>
 }
 
 /**
@@ -271,7 +274,7 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
     // Probes need the intermediate streams, which only the plain autodiff forward keeps.
     const mode = probe ? 'autodiff' : (opts.reversible ?? 'recompute')
     const onBlock = probe ? (l: number, y1: tf.Tensor2D, y2: tf.Tensor2D) => probe(`h.${l}.out`, tf.mul(tf.add(y1, y2), 0.5)) : undefined
-    x = reversibleStack(x, blocks.map((b) => ({f: b.attn, g: b.ffn})), mode, onBlock)
+    x = reversibleStack(x, blocks.map((b) => ({f: b.attn, g: b.ffn})), mode, onBlock, opts.revAnchors)
   } else {
     for (let l = 0; l < c.n_layer; l++) {
       const {attn, ffn} = blocks[l]
