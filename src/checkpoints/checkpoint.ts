@@ -12,7 +12,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import {FileFormatError, InputError, listSome, preview} from '../errors.js'
-import {isHfDir, readHfDir} from '../model/hf.js'
+import {carriedHfKeys, isHfDir, readHfDir, readHfMeta} from '../model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {type Schema, numel} from '../model/schema.js'
 import {type TrainConfig, trainConfig} from '../train/config.js'
@@ -41,6 +41,8 @@ export interface CheckpointMeta {
   tokenizer: object
   train?: TrainConfig
   provenance: Record<string, unknown>
+  /** Hugging Face config keys ligo does not model, carried from an import to a later export (src/model/hf.ts HF_CARRIED_KEYS). */
+  hf?: {config: Record<string, number | null>}
 }
 
 export interface Checkpoint {
@@ -80,7 +82,18 @@ export function readMeta(dir: string): CheckpointMeta {
   // Provenance is free-form and informational: absent or null reads as none; anything but an object is refused.
   const provenance = raw.provenance ?? {}
   if (typeof provenance !== 'object' || Array.isArray(provenance)) throw new FileFormatError(file, `'provenance' is ${preview(provenance)}: expected an object`)
-  return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file), provenance}
+  const hf = raw.hf === undefined ? undefined : {config: carriedHfKeys(raw.hf?.config ?? {})}
+  return {...raw, model: modelConfig(raw.model, file), train: raw.train === undefined ? undefined : trainConfig(raw.train, file), provenance, hf}
+}
+
+/** The model config and provenance of a checkpoint directory, ligo's or Hugging Face's, without its weights. */
+export function readModelMeta(dir: string): {model: ModelConfig; provenance: Record<string, unknown>} {
+  if (isHfDir(dir)) {
+    const hf = readHfMeta(dir)
+    return {model: hf.config, provenance: hf.provenance}
+  }
+  const meta = readMeta(dir)
+  return {model: meta.model, provenance: meta.provenance}
 }
 
 /**
@@ -140,7 +153,7 @@ export function loadCheckpoint(p: string, opts: {optimizer?: boolean} = {}): Che
 /** An HF model directory read as a checkpoint (src/model/hf.ts): config, weights and tokenizer; no trainer state. */
 function hfCheckpoint(dir: string): Checkpoint {
   const hf = readHfDir(dir)
-  const meta: CheckpointMeta = {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: hf.provenance}
+  const meta: CheckpointMeta = {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: hf.provenance, hf: {config: hf.hfConfig}}
   return {dir, meta, schema: schemaOf(hf.config), weights: hf.weights}
 }
 

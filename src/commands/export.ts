@@ -8,11 +8,11 @@ import {ensureOutputDir} from '../checkpoints/atomic.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import type {StFloatDtype} from '../checkpoints/safetensors.js'
 import {InputError} from '../errors.js'
-import {type HfWriteResult, writeHfDir} from '../model/hf.js'
+import {type HfWriteResult, MUP_TABLE_FILE, writeHfDir} from '../model/hf.js'
 
 export default class Export extends BaseCommand {
   static summary = 'Export a checkpoint as a Hugging Face model directory (GPT2LMHeadModel, LlamaForCausalLM, BertForMaskedLM).'
-  static description = `Writes config.json, model.safetensors (in the chosen dtype, metadata format "pt") and tokenizer.json when the checkpoint has one; transformers loads the result with from_pretrained. Tied readouts are left out of the file (transformers ties them on load).`
+  static description = `Writes config.json, model.safetensors (in the chosen dtype, metadata format "pt"), ligo_mup.json (every tensor's AdamW learning-rate, weight-decay and eps multipliers under its HF name: µP for PyTorch, see python/README.md) and tokenizer.json + tokenizer_config.json (a byte-level one is generated for the byte tokenizer); transformers loads the result with from_pretrained. µP models are exported by folding their forward multipliers (α_in, α_out/m, the attention scale) into the embeddings, the final norm and the query projections, so stock transformers code computes ligo's logits; ligo import divides them back out. Tied readouts are left out of the file (transformers ties them on load). Refused: Reformer's reversible blocks and LSH attention (no transformers class computes them).`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> runs/tiny --format hf -o hf/tiny',
@@ -33,11 +33,15 @@ export default class Export extends BaseCommand {
     if (path.resolve(flags.out) === path.resolve(ck.dir)) throw new InputError(`-o ${flags.out}: that is the checkpoint being exported; choose another directory`)
     ensureOutputDir(flags.out, {force: flags.force})
     const tokFile = path.join(ck.dir, 'tokenizer.json')
-    const r = writeHfDir(flags.out, {config: ck.meta.model, weights: ck.weights, tokenizer: ck.meta.tokenizer}, {
+    const r = writeHfDir(flags.out, {config: ck.meta.model, weights: ck.weights, tokenizer: ck.meta.tokenizer, train: ck.meta.train, hfConfig: ck.meta.hf?.config,
+      provenance: {...ck.meta.provenance, exported_from: path.resolve(ck.dir)}}, {
       dtype: flags.dtype.toUpperCase() as StFloatDtype,
       tokenizerFile: fs.existsSync(tokFile) ? fs.readFileSync(tokFile) : undefined,
     })
     this.log(`${ck.dir} → ${r.dir}: ${r.architecture}, ${r.tensors} tensors in ${r.dtype}${r.tied ? ' (readout tied)' : ''}; files ${r.files.join(', ')}`)
+    const folded = Object.entries(r.folded)
+    if (folded.length > 0)
+      this.log(`µP: forward multipliers folded into ${folded.length} tensors (${[...new Set(folded.map(([, f]) => f))].map((f) => `×${+f.toPrecision(6)}`).join(', ')}); per-tensor AdamW multipliers for PyTorch in ${MUP_TABLE_FILE}`)
     return r
   }
 }

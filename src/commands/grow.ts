@@ -1,21 +1,25 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, fmt} from '../cli/base.js'
+import {BaseCommand, duration, fmt} from '../cli/base.js'
 import {nonNegative, positive} from '../cli/config-flags.js'
+import {etaSeconds} from '../cli/progress.js'
 import {onStopSignals} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
 import {DEPTH_INITS, type DepthInit, WIDTH_INITS, type WidthInit} from '../ligo/operator.js'
 import {type GrowResult, LIGO_DEFAULTS, METHODS, type Method, grow} from '../ligo/grow.js'
+import {POST_GROWTH_WARMUP} from '../ligo/recipe.js'
 
 export default class Grow extends BaseCommand {
   static summary = 'Grow a trained model wider and/or deeper: learn a LiGO operator (default) or apply a baseline.'
   static description = `Writes a checkpoint directory OUT with the grown model (model.safetensors, config.json), the operator (ligo.safetensors + ligo.json) and provenance (source hash, method, steps, losses before and after, FLOPs spent).
+Defaults are the README headline's recipe: LiGO learns for 25 steps (warmup 3, batch 8 × 128, lr 1e-3) from the function-preserving width init (--width-init auto: fp, LEMON-style splits, when the width is a multiple; not the official random init) and a noisy stacking depth init; the command prints what it chose. The grown checkpoint carries its source's training settings with the warmup raised to ${POST_GROWTH_WARMUP} steps (the headline's post-growth schedule), so \`ligo train OUT\` trains the way the headline measured. The before/after validation losses are on the source's evaluation set (what \`ligo eval\` reports by default).
 Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
 The head size is kept: new heads are added. Continue with \`ligo train OUT --data ... -o RUN\`.`
 
   static examples = [
-    '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --data data/brown --steps 100 -o runs/grown',
+    '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --data data/brown -o runs/grown',
+    '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --data data/brown --steps 100 --warmup 10 -o runs/grown100   # the paper\'s 100 operator steps',
     '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --method stack -o runs/stacked',
     '<%= config.bin %> <%= command.id %> runs/small --depth 12 --data data/brown -o runs/deeper',
     '<%= config.bin %> <%= command.id %> runs/small --operator runs/grown/ligo.safetensors -o runs/regrown   # re-apply a learned operator',
@@ -44,7 +48,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     'full-width': Flags.boolean({default: false, description: 'learn the whole width expansion, not only the new rows ([I; M])', helpGroup: 'LIGO'}),
     'no-width': Flags.boolean({default: false, description: 'keep the width operator at its init (depth-only learning)', helpGroup: 'LIGO'}),
     'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
-    'eval-batches': Flags.integer({min: 0, default: 20, description: 'validation batches for the before/after loss (0 = skip)'}),
+    'eval-batches': Flags.integer({min: 0, description: "validation batches for the before/after loss (default: the source's evaluation set, train.eval_batches × train.batch sequences; 0 = skip)"}),
     seed: Flags.integer({min: 0, default: 1337, description: 'seed of the operator init and the data order'}),
     force: Flags.boolean({default: false, description: 'replace an earlier checkpoint in OUT (refused when OUT holds other files or the source)'}),
   }
@@ -58,6 +62,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     const source = loadCheckpoint(args.source)
     const stop = new AbortController()
     const restore = onStopSignals(() => stop.abort())
+    let t0 = performance.now()
+    let tEval = t0
     try {
       const r = await grow({
         source,
@@ -78,17 +84,30 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
         },
         onEvent: (e) => {
           if (e.kind === 'warn') this.warn(e.message)
-          else if (e.kind === 'start')
-            this.note(`growing ${e.small.n_layer}×${e.small.d_model} → ${e.large.n_layer}×${e.large.d_model} (${e.large.n_head} heads, FFN ${e.large.d_ffn}) by ${e.method}${e.steps ? `: learning ${fmt(e.learnable)} operator parameters for ${e.steps} steps` : ''}`)
-          else if (e.kind === 'step') this.progress(`operator step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  |g| ${e.gradNorm.toFixed(3)}`)
-          else if (e.kind === 'eval') {
+          else if (e.kind === 'start') {
+            this.note(`growing ${e.small.n_layer}×${e.small.d_model} → ${e.large.n_layer}×${e.large.d_model} (${e.large.n_head} heads, FFN ${e.large.d_ffn}, ${e.large.param === 'mup' ? 'µP' : 'SP'}) by ${e.method}${e.steps ? `: learning ${fmt(e.learnable)} operator parameters` : ''}`)
+            if (e.steps) {
+              const src = (k: string) => (this.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)) ? '' : ' (default)')
+              this.note(`operator: ${flags.steps} steps${src('steps')}, warmup ${flags.warmup}${src('warmup')}, batch ${flags.batch}${src('batch')} × ${Math.min(flags.seq, e.large.n_positions)}, lr ${flags.lr}${src('lr')}, width init ${flags['width-init']}${flags['width-init'] === 'auto' ? ` → ${e.large.d_model % e.small.d_model === 0 ? 'fp' : 'rand'}` : ''}, depth init ${flags['depth-init']} (noise ${flags['depth-noise']})`)
+            }
+            t0 = performance.now()
+          } else if (e.kind === 'step') {
+            const eta = etaSeconds((performance.now() - t0) / 1000, {done: e.step, total: e.steps})
+            this.progress(`operator step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  |g| ${e.gradNorm.toFixed(3)}  ETA ${duration(eta ?? Number.NaN)}`, {done: e.step, total: e.steps})
+          } else if (e.kind === 'eval-batch') {
+            if (e.done === 1) tEval = performance.now()
+            const eta = etaSeconds((performance.now() - tEval) / 1000, {done: e.done - 1, total: e.total - 1})
+            this.progress(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: batch ${e.done}/${e.total}  ETA ${duration(eta ?? Number.NaN)}`, {done: e.done, total: e.total})
+          } else if (e.kind === 'eval') {
             this.progressDone()
-            this.note(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: ${e.result.loss.toFixed(4)}`)
+            this.note(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: ${e.result.loss.toFixed(4)} (${fmt(e.result.tokens)} val tokens)`)
           }
         },
       })
       this.progressDone()
       this.log(`grown model in ${r.out}: ${fmt(r.params.small)} → ${fmt(r.params.large)} parameters${r.val_final !== undefined ? `, val loss ${r.val_init?.toFixed(4)} → ${r.val_final.toFixed(4)}` : ''}${r.steps ? `, ${fmt(r.flops)} FLOPs in ${r.steps} operator steps` : ''}`)
+      const t = source.meta.train
+      if (t) this.note(`next: npx ligo train ${r.out} --data ${flags.data ?? 'DATA'} --steps N -o RUN  (the source's schedule, η ${t.lr}${r.large.param === 'mup' ? ' with µP per-tensor rates for the new widths' : ''}, warmup ${Math.max(t.warmup, POST_GROWTH_WARMUP)}: the headline's post-growth schedule)`)
       return r
     } finally {
       restore()

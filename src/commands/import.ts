@@ -36,7 +36,7 @@ Other commands also read an HF directory directly (ligo info HF_DIR, ligo train 
     const hf = readHfDir(args.dir)
     ensureCheckpointOutput(flags.out, {force: flags.force, sources: [args.dir]})
     saveCheckpoint(flags.out, {
-      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: {...hf.provenance, command: 'ligo import'}},
+      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: {...hf.provenance, command: 'ligo import'}, hf: {config: hf.hfConfig}},
       weights: hf.weights,
       extra: hf.tokenizerFile ? {'tokenizer.json': hf.tokenizerFile} : undefined,
     })

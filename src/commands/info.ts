@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand, fmt} from '../cli/base.js'
 import {type TrainerState, loadCheckpoint} from '../checkpoints/checkpoint.js'
 import type {ModelConfig} from '../model/index.js'
+import {type ParametrizationSummary, describeParametrization, parametrizationSummary} from '../mup/index.js'
 import {type Role, type Space, numel} from '../model/schema.js'
 import type {TrainConfig} from '../train/config.js'
 import {trainFlopsPerToken} from '../train/flops.js'
@@ -14,6 +15,8 @@ export interface InfoOutput {
   tokenizer: object
   params: number
   flops_per_token: number
+  /** SP or µP, the width multipliers and the per-tensor learning-rate rule (with the checkpoint's η when it has one). */
+  parametrization: ParametrizationSummary
   tensors: {name: string; shape: number[]; spaces: Space[]; role: Role; numel: number}[]
   trainer?: TrainerState
   provenance: Record<string, unknown>
@@ -39,12 +42,18 @@ export default class Info extends BaseCommand {
       tokenizer: ck.meta.tokenizer,
       params,
       flops_per_token: trainFlopsPerToken(m, ck.schema, seq),
+      parametrization: parametrizationSummary(m, ck.schema, ck.meta.train ?? 'adamw', ck.meta.train?.lr ?? 1),
       tensors,
       trainer: ck.trainer,
       provenance: ck.meta.provenance,
     }
     this.log(`${ck.dir}: ${m.family}, ${m.n_layer} layers, d_model ${m.d_model}, ${m.n_head} heads × ${m.head_size}, d_ffn ${m.d_ffn}, vocab ${m.vocab_size}, context ${m.n_positions}, ${m.tie_embeddings ? 'tied' : 'untied'} head`)
     this.log(`parameters: ${params.toLocaleString('en-US')} (${fmt(params)}); training FLOPs/token at seq ${seq}: ${fmt(out.flops_per_token)}`)
+    for (const line of describeParametrization(out.parametrization, ck.meta.train !== undefined)) this.log(line)
+    if (ck.meta.train) {
+      const t = ck.meta.train
+      this.log(`training settings: ${t.optimizer}, peak η ${t.lr}, warmup ${t.warmup}, ${t.schedule}, ${t.steps} steps, batch ${t.batch} × ${t.seq}; evaluation set ${t.eval_batches === 0 ? 'the whole validation split' : `${t.eval_batches} × ${t.batch} sequences of ${t.seq} tokens`}`)
+    }
     if (ck.trainer) this.log(`trained: step ${ck.trainer.step}, ${fmt(ck.trainer.tokens)} tokens, ${fmt(ck.trainer.flops)} FLOPs, ${ck.trainer.elapsed_s.toFixed(0)} s, optimizer ${ck.trainer.optimizer}`)
     this.log('')
     const rows = flags.tensors ? tensors.map((t) => ({...t, count: 1})) : groupByModule(ck.schema.map((s, i) => ({...tensors[i], module: s.module})))

@@ -366,7 +366,7 @@ export function numpyCeiling(n = 1024, threads = 2, seconds = 1): NumpyCeiling |
 export const PEER_SCRIPT = join(PACKAGE_ROOT, 'bench', 'peer_torch.py')
 export const TORCH_INSTALL_HINT = 'install the PyTorch peer with `apt-get install -y python3-torch libopenblas0-openmp` ' +
   '(Debian/Ubuntu; without the OpenMP OpenBLAS torch falls back to the reference BLAS, ~35× slower, not a fair peer) ' +
-  'or `pip install torch`, then run `ligo bench --peer torch` again'
+  'or `pip install torch`, then run `npx ligo bench --peer torch` again'
 
 export interface TorchInfo {
   python: string

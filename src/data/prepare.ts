@@ -206,9 +206,9 @@ export function checkVocab(data: DataDir, modelVocab: number): void {
 
 /** Opens a prepared data directory and checks its token files against meta.json. */
 export function loadDataDir(dir: string): DataDir {
-  const hint = 'run `ligo data prepare` first'
+  const hint = 'run `npx ligo data prepare` first'
   if (!fs.existsSync(dir)) throw new InputError(`${dir}: no such data directory — ${hint}`)
-  if (!fs.statSync(dir).isDirectory()) throw new InputError(`${dir}: not a directory — expected a data directory made by \`ligo data prepare\``)
+  if (!fs.statSync(dir).isDirectory()) throw new InputError(`${dir}: not a directory — expected a data directory made by \`npx ligo data prepare\``)
   for (const f of ['meta.json', 'train.bin', 'val.bin']) {
     if (!fs.existsSync(path.join(dir, f))) {
       const extra = f === 'meta.json' ? ' (or re-run it with --force if it was interrupted)' : ''
@@ -224,7 +224,7 @@ export function loadDataDir(dir: string): DataDir {
       const file = path.join(dir, `${split}.bin`)
       const tf = openTokenFile(file)
       opened.push(tf)
-      const redo = 're-run `ligo data prepare --force`'
+      const redo = 're-run `npx ligo data prepare --force`'
       if (tf.vocabSize !== tokenizer.vocabSize) {
         throw new FileFormatError(file, `vocab size ${tf.vocabSize} does not match the tokenizer in meta.json (${tokenizer.vocabSize}); ${redo}`)
       }
@@ -249,7 +249,7 @@ function parseMeta(file: string): DataMeta {
   }
   const m = obj as Partial<DataMeta> | null
   if (typeof m !== 'object' || m === null || m.format !== DATA_FORMAT) throw new FileFormatError(file, `expected a ligo data description with format '${DATA_FORMAT}'`)
-  if (m.version !== DATA_VERSION) throw new FileFormatError(file, `unsupported data version ${preview(m.version)}, expected ${DATA_VERSION}; re-run \`ligo data prepare --force\``)
+  if (m.version !== DATA_VERSION) throw new FileFormatError(file, `unsupported data version ${preview(m.version)}, expected ${DATA_VERSION}; re-run \`npx ligo data prepare --force\``)
   for (const split of ['train', 'val'] as const) {
     const s = m.splits?.[split]
     if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.tokens)) throw new FileFormatError(file, `splits.${split}.tokens is missing or not an integer`)

@@ -233,7 +233,7 @@ function readHeader(fd: number, file: string): Header {
   // A directory opens fine on Linux and only fails at the first read (EISDIR): say what is wrong instead.
   if (!stat.isFile()) throw new FileFormatError(file, `not a regular file (${stat.isDirectory() ? 'a directory' : 'a device, pipe or socket'}): expected a ligo token file`)
   const size = stat.size
-  const bad = (msg: string) => new FileFormatError(file, `${msg}; not a valid ligo token file (re-run \`ligo data prepare --force\`)`)
+  const bad = (msg: string) => new FileFormatError(file, `${msg}; not a valid ligo token file (re-run \`npx ligo data prepare --force\`)`)
   if (size < TOKEN_FILE_HEADER_BYTES) throw bad(`file is ${size} bytes, shorter than the ${TOKEN_FILE_HEADER_BYTES}-byte header`)
   const h = Buffer.alloc(TOKEN_FILE_HEADER_BYTES)
   fs.readSync(fd, h, 0, TOKEN_FILE_HEADER_BYTES, 0)

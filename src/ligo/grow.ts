@@ -28,11 +28,12 @@ import {initStds} from '../mup/index.js'
 import {AdamW} from '../optim/adamw.js'
 import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
-import {type EvalResult, evaluate} from '../train/eval.js'
+import {type EvalResult, evalSetOf, evaluate} from '../train/eval.js'
 import {trainFlopsPerToken} from '../train/flops.js'
 import {valueAndGradsInto} from '../train/step.js'
 import {type DepthInit, type LigoOperator, type WidthInit, initOperator, learnables, operatorFromTensors, operatorTensors} from './operator.js'
 import {type OperatorTensors, type Weights, growTensor, materialize, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
+import {postGrowthTrain} from './recipe.js'
 import {type GrowTarget, checkGrown, growConfig, writesResidual} from './spaces.js'
 
 export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random'] as const
@@ -56,11 +57,12 @@ export interface LigoTraining {
   learnDepth: boolean
 }
 
+/** The headline's operator (LiGO-25 of the 4 × 256 study; recipe.ts): 25 steps, warmup 3, batch 8 × 128, lr 1e-3. */
 export const LIGO_DEFAULTS: LigoTraining = {
-  steps: 100,
+  steps: 25,
   lr: 1e-3,
-  warmup: 10,
-  batch: 16,
+  warmup: 3,
+  batch: 8,
   seq: 128,
   weightDecay: 0,
   gradClip: 1,
@@ -84,7 +86,7 @@ export interface GrowJob {
   seed?: number
   /** Re-apply this saved operator (ligo.safetensors) instead of building one. */
   operatorFile?: string
-  /** Validation batches for the before/after evaluation (0 = skip evaluation). */
+  /** Validation batches for the before/after evaluation (0 = skip; default: the source's train.eval_batches, else 20). */
   evalBatches?: number
   provenance?: Record<string, unknown>
   signal?: AbortSignal
@@ -95,6 +97,7 @@ export type GrowEvent =
   | {kind: 'start'; method: Method; small: ModelConfig; large: ModelConfig; learnable: number; steps: number}
   | {kind: 'warn'; message: string}
   | {kind: 'step'; step: number; steps: number; loss: number; lr: number; gradNorm: number}
+  | {kind: 'eval-batch'; when: 'init' | 'final'; done: number; total: number}
   | {kind: 'eval'; when: 'init' | 'final'; result: EvalResult}
 
 export interface GrowResult {
@@ -159,17 +162,20 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   const data = job.dataDir ? loadDataDir(job.dataDir) : undefined
   try {
     if (data) checkVocab(data, large.vocab_size)
-    const evalOpts = {batch: lt.batch, seq: Math.min(lt.seq, large.n_positions), maxBatches: job.evalBatches ?? 20, bytesPerToken: data?.meta.bytesPerToken}
+    // The operator's batches are lt.batch × opSeq; the before/after losses use the source's evaluation set (what
+    // `ligo eval` and `ligo train` report for the same weights).
+    const opSeq = Math.min(lt.seq, large.n_positions)
+    const evalOpts = {...evalSetOf(large, job.source.meta.train, {batches: job.evalBatches || undefined}), bytesPerToken: data?.meta.bytesPerToken}
     const runEval = (w: Weights, when: 'init' | 'final') => {
-      if (!data || evalOpts.maxBatches === 0) return undefined
-      const r = evaluate(large, largeSchema, w, data.val, evalOpts)
+      if (!data || job.evalBatches === 0) return undefined
+      const r = evaluate(large, largeSchema, w, data.val, {...evalOpts, onBatch: (done, total) => job.onEvent?.({kind: 'eval-batch', when, done, total})})
       job.onEvent?.({kind: 'eval', when, result: r})
       return r
     }
     const learnable = op && learning ? learnables(op, {width: lt.learnWidth, depth: lt.learnDepth}) : new Map<string, Float32Array>()
     const learnableCount = [...learnable.values()].reduce((n, a) => n + a.length, 0)
-    const tokensPerStep = lt.batch * evalOpts.seq
-    const flopsPerStep = op ? trainFlopsPerToken(large, largeSchema, evalOpts.seq) * tokensPerStep + 3 * materializeFlops(op) : 0
+    const tokensPerStep = lt.batch * opSeq
+    const flopsPerStep = op ? trainFlopsPerToken(large, largeSchema, opSeq) * tokensPerStep + 3 * materializeFlops(op) : 0
     job.onEvent?.({kind: 'start', method: job.method, small, large, learnable: learnableCount, steps: learning ? lt.steps : 0})
 
     let weights = op ? materialize(op, job.source.weights) : initWeights(largeSchema, seed, initStds(large, largeSchema))
@@ -179,7 +185,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
     let lossLast: number | undefined
     let steps = 0
     if (learning && op && data) {
-      const sampler = new BatchSampler(data.train, {batch: lt.batch, seq: evalOpts.seq, seed})
+      const sampler = new BatchSampler(data.train, {batch: lt.batch, seq: opSeq, seed})
       const pseudo: Schema = [...learnable].map(([name, a]) => ({name, layer: null, module: name, shape: [a.length], spaces: ['resid'], role: name.startsWith('width') ? 'hidden' : 'gain', init: {kind: 'zeros'}}))
       const src = sourceTensors(small, job.source.weights)
       const names = [...learnable.keys()]
@@ -251,7 +257,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         init: learning ? {width: lt.widthInit, depth: lt.depthInit, depth_noise: lt.depthNoise} : 'fixed'}, null, 2) + '\n'
     }
     saveCheckpoint(job.out, {
-      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: job.source.meta.train, provenance},
+      meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train), provenance, hf: job.source.meta.hf},
       weights,
       extra,
     })

@@ -7,10 +7,11 @@
  * After growth a model keeps its global η, σ and α's and its base shapes; these functions recompute the
  * per-tensor factors for the new widths. An SP checkpoint's base is its own width.
  */
+import {InputError} from '../errors.js'
 import type {ModelConfig} from '../model/index.js'
 import type {Role, Schema, Space} from '../model/schema.js'
 import {decays} from '../model/schema.js'
-import {RULES, optimizerFamily, spaceMultipliers, tensorWidths} from './rules.js'
+import {RULES, type Parametrization, forwardMultipliers, optimizerFamily, spaceMultipliers, tensorWidths} from './rules.js'
 
 export {type ForwardMultipliers, forwardMultipliers, spaceMultipliers} from './rules.js'
 
@@ -92,4 +93,84 @@ function zeroInit(c: ModelConfig, module: string): boolean {
 /** std·k, exact when k = 1. */
 function scaled(std: number, k: number): number {
   return k === 1 ? std : std * k
+}
+
+/** One learning-rate group: the tensors whose rate is η·lr_mult. */
+export interface LrGroup {
+  lr_mult: number
+  lr: number
+  tensors: number
+  roles: Role[]
+}
+
+/** What `ligo info` and the start of `ligo train` say about a model's parametrization and per-tensor LR rule. */
+export interface ParametrizationSummary {
+  param: Parametrization
+  /** Width multipliers (width / base width); all 1 under SP and at µP's base width. */
+  multipliers: {resid: number; attn: number; ffn: number; head: number}
+  base: {d_model: number; n_head: number; head_size: number; d_ffn: number}
+  /** The rule, in words (Tensor Programs V, Table 8, Adam family). */
+  rule: string
+  lr_groups: LrGroup[]
+  /** × on the logits (α_out/m under µP). */
+  readout_mult: number
+}
+
+export function parametrizationSummary(c: ModelConfig, schema: Schema, optimizer: OptimizerSpec = 'adamw', lr = 1): ParametrizationSummary {
+  const groups = new Map<number, LrGroup>()
+  for (const r of mupTable(c, schema, optimizer)) {
+    const g = groups.get(r.lr_mult) ?? {lr_mult: r.lr_mult, lr: lr * r.lr_mult, tensors: 0, roles: []}
+    g.tensors++
+    if (!g.roles.includes(r.role)) g.roles.push(r.role)
+    groups.set(r.lr_mult, g)
+  }
+  const relative = typeof optimizer !== 'string' && optimizer.scale_parameter
+  return {
+    param: c.param,
+    multipliers: widthMultipliers(c),
+    base: {d_model: c.base_d_model, n_head: c.base_n_head, head_size: c.base_head_size, d_ffn: c.base_d_ffn},
+    rule: c.param === 'sp'
+      ? 'SP: every tensor at the global η, init σ'
+      : `µP: hidden matrices init σ/√m and LR η/${relative ? '√m' : 'm'} (m = the width multiplier of their fan-in), embeddings, gains, biases and the readout η, logits × α_out/m`,
+    lr_groups: [...groups.values()].sort((a, b) => b.lr_mult - a.lr_mult),
+    readout_mult: forwardMultipliers(c).readout,
+  }
+}
+
+/** The summary as lines of text, e.g. for `ligo info` and the start of `ligo train`. */
+export function describeParametrization(s: ParametrizationSummary, lrKnown: boolean): string[] {
+  const m = s.multipliers
+  const g = (x: number) => Number(x.toPrecision(4)).toString()
+  const name = s.param === 'mup' ? 'µP' : 'SP'
+  const head = s.param === 'mup'
+    ? `parametrization: µP, base d_model ${s.base.d_model} (width multipliers: resid ${g(m.resid)}, attention ${g(m.attn)}, ffn ${g(m.ffn)})${m.resid === 1 && m.attn === 1 && m.ffn === 1 ? ' — at its base width µP equals SP; a model grown from it gets η/m on its hidden matrices' : ''}`
+    : 'parametrization: SP (standard; every tensor at the global η — µP is --param mup when training from a config)'
+  const lines = [head]
+  if (s.param === 'mup' || s.lr_groups.length > 1) {
+    const rate = (x: LrGroup) => (lrKnown ? `η·${g(x.lr_mult)} = ${x.lr.toExponential(2)}` : `η·${g(x.lr_mult)}`)
+    lines.push(`per-tensor LR (${name}): ${s.lr_groups.map((x) => `${rate(x)} for ${x.tensors} tensors (${x.roles.join(', ')})`).join('; ')}; logits × ${g(s.readout_mult)}`)
+  }
+  return lines
+}
+
+/**
+ * Refuses a parametrization switch that would change what a checkpoint computes. Under µP the readout multiplier
+ * α_out/m and the attention scale depend on the width multipliers, so turning a grown SP checkpoint (base shapes
+ * kept from its source) into µP, or the reverse, changes its outputs. At base width (every m = 1) µP and SP are the
+ * same function and the switch is allowed.
+ */
+export function checkParametrizationSwitch(c: ModelConfig, to: Parametrization, where: string): void {
+  if (to === c.param) return
+  const m = spaceMultipliers(c.param === 'mup' ? c : ({...c, param: 'mup'} as ModelConfig))
+  const off = (Object.entries(m) as [Space, number][]).filter(([, v]) => v !== 1)
+  const headOff = c.head_size !== c.base_head_size
+  if (off.length === 0 && !headOff) return
+  const fm = (p: Parametrization) => forwardMultipliers({...c, param: p} as ModelConfig)
+  const a = fm(c.param)
+  const b = fm(to)
+  throw new InputError(
+    `--param ${to}: ${where} was trained as ${c.param === 'mup' ? 'µP' : 'SP'} at width multipliers ${[...new Set(off.map(([, v]) => v))].join(', ') || 1} from its base shapes, ` +
+      `so switching to ${to === 'mup' ? 'µP' : 'SP'} changes the function it computes (logits × ${a.readout} → ${b.readout}, attention scale ${a.attention.toPrecision(4)} → ${b.attention.toPrecision(4)}, and the per-tensor learning rates); ` +
+      'keep its parametrization (drop --param), or train a new model with the one you want',
+  )
 }

@@ -35,7 +35,7 @@ export function mergeBudgets(runs: readonly RunData[]): BudgetRun[] {
     for (const r of g) {
       const lastPoint = r.points.at(-1)!
       if (lastPoint.step !== r.last.step)
-        throw new InputError(`${r.dir}: its last validation point is step ${lastPoint.step} but it stopped at step ${r.last.step}; a budget run must end with its final evaluation (finish it with \`ligo train --resume ${r.dir}\`)`)
+        throw new InputError(`${r.dir}: its last validation point is step ${lastPoint.step} but it stopped at step ${r.last.step}; a budget run must end with its final evaluation (finish it with \`npx ligo train --resume ${r.dir}\`)`)
     }
     const flops = new Set(g.map((r) => r.growth.flops))
     if (flops.size > 1)

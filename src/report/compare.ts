@@ -46,7 +46,7 @@ import * as path from 'node:path'
 import type {TopLevelSpec} from 'vega-lite'
 
 import {writeFileAtomic} from '../checkpoints/atomic.js'
-import {readMeta, resolveCheckpointDir, weightsSha256} from '../checkpoints/checkpoint.js'
+import {readModelMeta, resolveCheckpointDir, weightsSha256} from '../checkpoints/checkpoint.js'
 import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
@@ -281,7 +281,7 @@ export function runFromParts(p: RunParts): RunData {
   if (p.rows.length === 0) throw new InputError(`${p.metricsFile}: no metrics rows; the run has not logged a step yet`)
   const points = validationPoints(p.rows)
   if (points.length === 0)
-    throw new InputError(`${p.metricsFile}: no validation points (no row has val_loss): the run stopped before its final evaluation; resume it to the end (\`ligo train --resume ${p.dir}\`) or train with --eval-every N`)
+    throw new InputError(`${p.metricsFile}: no validation points (no row has val_loss): the run stopped before its final evaluation; resume it to the end (\`npx ligo train --resume ${p.dir}\`) or train with --eval-every N`)
   const notes = [...(p.notes ?? [])]
   const initFrom = typeof p.runProvenance?.init_from === 'string' ? p.runProvenance.init_from : undefined
   const name = path.basename(path.resolve(p.dir))
@@ -326,14 +326,14 @@ export function loadRun(dir: string, opts: LoadRunOptions = {}): RunData {
   const metricsFile = path.join(dir, 'metrics.jsonl')
   if (!fs.existsSync(metricsFile)) {
     throw new InputError(fs.existsSync(path.join(dir, 'config.json'))
-      ? `${dir} is a checkpoint, not a training run (no metrics.jsonl): train it first, e.g. \`ligo train ${dir} --data DATA --eval-every 50 -o RUN\`, and compare RUN`
-      : `${metricsFile}: not found; give run directories made by \`ligo train -o RUN\` (use --eval-every N for a validation curve)`)
+      ? `${dir} is a checkpoint, not a training run (no metrics.jsonl): train it first, e.g. \`npx ligo train ${dir} --data DATA --eval-every 50 -o RUN\`, and compare RUN`
+      : `${metricsFile}: not found; give run directories made by \`npx ligo train -o RUN\` (use --eval-every N for a validation curve)`)
   }
   const notes: string[] = []
   const rows = parseMetrics(fs.readFileSync(metricsFile, 'utf8'), metricsFile)
   let runProvenance: Record<string, unknown> | undefined
   try {
-    runProvenance = readMeta(resolveCheckpointDir(dir)).provenance
+    runProvenance = readModelMeta(resolveCheckpointDir(dir)).provenance
   } catch {
     notes.push(`${dir}: no readable checkpoint; its init checkpoint (and so its growth method) is unknown`)
   }
@@ -350,7 +350,7 @@ export function loadRun(dir: string, opts: LoadRunOptions = {}): RunData {
     const found = findPath(initFrom, dir)
     try {
       if (!found) throw new Error('not found')
-      initProvenance = readMeta(resolveCheckpointDir(found)).provenance
+      initProvenance = readModelMeta(resolveCheckpointDir(found)).provenance
     } catch {
       notes.push(`${dir}: its init checkpoint ${initFrom} cannot be read; labelled by directory name, no growth FLOPs charged`)
     }
@@ -652,7 +652,7 @@ function findBaseline(runs: readonly RunData[], groups: Map<string, RunData[]>, 
     notes.push(`no run labelled 'random': using the run trained from scratch, '${scratch[0]}', as the baseline`)
     return scratch[0]
   }
-  throw new InputError(`no baseline: no run is labelled 'random' (a run trained from \`ligo grow --method random\`); labels found: ${labels.join(', ')}; name one with --baseline LABEL or give a from-scratch run`)
+  throw new InputError(`no baseline: no run is labelled 'random' (a run trained from \`npx ligo grow --method random\`); labels found: ${labels.join(', ')}; name one with --baseline LABEL or give a from-scratch run`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 /** Reads REPORT (a compare.json, or a report directory holding one) and returns its runs and whether it was budget-matched. */
 export function loadReportRuns(report: string): {file: string; budgets: boolean; runs: RecordedRun[]} {
   const file = fs.existsSync(report) && fs.statSync(report).isDirectory() ? path.join(report, 'compare.json') : report
-  if (!fs.existsSync(file)) throw new InputError(`--from ${report}: no such file; give a report directory of \`ligo compare -o DIR\` or its compare.json`)
+  if (!fs.existsSync(file)) throw new InputError(`--from ${report}: no such file; give a report directory of \`npx ligo compare -o DIR\` or its compare.json`)
   let json: unknown
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'))

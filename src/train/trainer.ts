@@ -112,7 +112,7 @@ export async function train(job: TrainJob): Promise<TrainResult> {
       else ({cfg, resumed} = loadForResume(job, ckptDir))
     } else {
       if (!job.force && unsavedRun(out))
-        throw new OutputExistsError(out, `it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`ligo train --resume ${out}\`, or pass --force to start another`)
+        throw new OutputExistsError(out, `it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`npx ligo train --resume ${out}\`, or pass --force to start another`)
       ensureOutputDir(out, {force: job.force})
       startOver()
     }
@@ -191,6 +191,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     tokenizer: data.meta.tokenizer,
     train: tc,
     provenance: {...(resumed?.meta.provenance ?? {}), ...(job.provenance ?? {}), ...(job.from ? {init_from: job.from.dir} : {})},
+    hf: resumed?.meta.hf ?? job.from?.meta.hf,
   }
   const save = () => {
     // Non-finite weights (e.g. from a corrupt optimizer state) never reach a checkpoint: the next step's loss

@@ -195,11 +195,9 @@ describe('safetensors reader fuzz', () => {
 
     const stats = {ok: 0, rejected: 0, viaFile: 0}
     const badErrors: string[] = []
-    let slowest = 0
     const tracked = largestAllocation(() => {
       for (let v = 0; v < VARIANTS; v++) {
         const buf = mutate(rand, pick(rand, bases))
-        const t0 = performance.now()
         let outcome: Outcome
         if (v % 10 === 0) {
           const file = path.join(dir, `v${v}.safetensors`)
@@ -215,7 +213,6 @@ describe('safetensors reader fuzz', () => {
           })()
           outcome = tryParse(() => parseSafetensors(shifted, `variant ${v}`, {checkFinite: rand() < 0.3}))
         }
-        slowest = Math.max(slowest, performance.now() - t0)
         if (outcome.ok) {
           stats.ok++
           if (outcome.decodedBytes > 2 * buf.length) badErrors.push(`variant ${v}: decoded ${outcome.decodedBytes} bytes from a ${buf.length}-byte file`)
@@ -232,7 +229,6 @@ describe('safetensors reader fuzz', () => {
     expect(stats.rejected).toBeGreaterThan(VARIANTS / 2) // most mutations must be caught
     expect(stats.ok).toBeGreaterThan(50) // data-section flips must still parse
     expect(stats.viaFile).toBe(VARIANTS / 10)
-    expect(slowest).toBeLessThan(1000)
     // The largest base file is a few hundred bytes; a mutation grows it by at most 16 bytes or a few edits.
     const maxFile = Math.max(...bases.map((b) => b.length)) + 64
     expect(tracked).toBeGreaterThan(0) // the tracking saw the reader's allocations

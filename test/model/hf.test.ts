@@ -23,6 +23,7 @@ import {grow} from '../../src/ligo/grow.js'
 import {tmpDir, useCpu} from '../helpers.js'
 import {ligo as run} from '../cli/run.js'
 import {goldenLogitError} from './golden.js'
+import {gpt2Reference} from './hf-reference.js'
 
 beforeAll(useCpu)
 
@@ -65,62 +66,6 @@ function writeHf(dir: string, config: object, tensors: HfTensors, dtype?: 'F16' 
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {metadata: {format: 'pt'}, dtype})
   return dir
-}
-
-/** y[out] = x·W + b with W stored (in, out) (GPT-2's Conv1D). */
-function conv1d(W: Float32Array, b: Float32Array, x: number[], out: number, col0 = 0, stride = out): number[] {
-  const y = Array.from({length: out}, (_, o) => b[col0 + o])
-  for (let i = 0; i < x.length; i++) for (let o = 0; o < out; o++) y[o] += x[i] * W[i * stride + col0 + o]
-  return y
-}
-
-function layerNorm(x: number[], g: Float32Array, b: Float32Array, eps: number): number[] {
-  const mean = x.reduce((a, v) => a + v, 0) / x.length
-  const v = x.reduce((a, z) => a + (z - mean) ** 2, 0) / x.length
-  return x.map((z, i) => ((z - mean) / Math.sqrt(v + eps)) * g[i] + b[i])
-}
-
-const geluNew = (z: number) => 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)))
-
-/** GPT2LMHeadModel.forward in float64, from modeling_gpt2.py: logits [T][V]. */
-function gpt2Reference(cfg: typeof GPT2_CONFIG, w: HfTensors, ids: number[], prefix = 'transformer.'): number[][] {
-  const g = (n: string) => w.get(n)!.data
-  const C = cfg.n_embd, NH = cfg.n_head, HS = C / NH, F = cfg.n_inner ?? 4 * C, V = cfg.vocab_size, eps = cfg.layer_norm_epsilon
-  const row = (n: string, i: number) => Array.from(g(n).subarray(i * C, (i + 1) * C), Number)
-  let xs = ids.map((id, t) => row(prefix + 'wte.weight', id).map((v, i) => v + row(prefix + 'wpe.weight', t)[i]))
-  for (let l = 0; l < cfg.n_layer; l++) {
-    const p = `${prefix}h.${l}.`
-    const hs = xs.map((x) => layerNorm(x, g(p + 'ln_1.weight'), g(p + 'ln_1.bias'), eps))
-    // c_attn output = [q | k | v] (split along the last axis)
-    const qkv = hs.map((h) => conv1d(g(p + 'attn.c_attn.weight'), g(p + 'attn.c_attn.bias'), h, 3 * C))
-    xs = xs.map((x, t) => {
-      const o = new Array<number>(C).fill(0)
-      for (let h = 0; h < NH; h++) {
-        const s = Array.from({length: t + 1}, (_, u) => {
-          let d = 0
-          for (let i = 0; i < HS; i++) d += qkv[t][h * HS + i] * qkv[u][C + h * HS + i]
-          return d / Math.sqrt(HS)
-        })
-        const m = Math.max(...s)
-        const e = s.map((z) => Math.exp(z - m))
-        const z = e.reduce((a, b) => a + b, 0)
-        for (let u = 0; u <= t; u++) for (let i = 0; i < HS; i++) o[h * HS + i] += (e[u] / z) * qkv[u][2 * C + h * HS + i]
-      }
-      const a = conv1d(g(p + 'attn.c_proj.weight'), g(p + 'attn.c_proj.bias'), o, C)
-      return x.map((xi, i) => xi + a[i])
-    })
-    xs = xs.map((x) => {
-      const h = layerNorm(x, g(p + 'ln_2.weight'), g(p + 'ln_2.bias'), eps)
-      const f = conv1d(g(p + 'mlp.c_fc.weight'), g(p + 'mlp.c_fc.bias'), h, F).map(geluNew)
-      const d = conv1d(g(p + 'mlp.c_proj.weight'), g(p + 'mlp.c_proj.bias'), f, C)
-      return x.map((xi, i) => xi + d[i])
-    })
-  }
-  const head = cfg.tie_word_embeddings ? g(prefix + 'wte.weight') : g('lm_head.weight') // both [V,C]
-  return xs.map((x) => {
-    const n = layerNorm(x, g(prefix + 'ln_f.weight'), g(prefix + 'ln_f.bias'), eps)
-    return Array.from({length: V}, (_, v) => n.reduce((a, ni, i) => a + ni * head[v * C + i], 0))
-  })
 }
 
 function ourLogits(c: ModelConfig, weights: Map<string, Float32Array>, ids: number[]): number[][] {
@@ -256,7 +201,7 @@ describe('export → import', () => {
       const src = ligoModel(raw)
       const dir = path.join(tmpDir(), 'hf')
       const r = writeHfDir(dir, src)
-      expect(r.files).toEqual(['config.json', 'model.safetensors'])
+      expect(r.files).toEqual(['config.json', 'model.safetensors', 'ligo_mup.json', 'tokenizer.json', 'tokenizer_config.json'])
       const back = readHfDir(dir)
       expect(back.config).toEqual(src.config)
       expect(back.tokenizer).toEqual(src.tokenizer)
@@ -298,10 +243,12 @@ describe('export → import', () => {
     expect(JSON.parse(fs.readFileSync(path.join(bdir, 'config.json'), 'utf8'))).toMatchObject({architectures: ['BertForMaskedLM'], hidden_act: 'gelu', type_vocab_size: 2, layer_norm_eps: 1e-12})
   })
 
-  it('refuses models Hugging Face cannot express', () => {
+  it('refuses models Hugging Face cannot express, saying why', () => {
     expect(() => writeHfDir(path.join(tmpDir(), 'x'), ligoModel({...SMALL, head_size: 8}))).toThrow(/cannot export to GPT2LMHeadModel: model\.head_size = 8.*head_size·n_head = d_model/)
-    expect(() => writeHfDir(path.join(tmpDir(), 'x'), ligoModel({...SMALL, param: 'mup', base_d_model: 8, base_n_head: 2, base_d_ffn: 12}))).toThrow(/µP forward multipliers.*no Hugging Face equivalent/)
-    expect(() => writeHfDir(path.join(tmpDir(), 'x'), ligoModel({...SMALL, family: 'bert', alpha_attn: 2}))).toThrow(/cannot export to BertForMaskedLM: µP/)
+    expect(() => writeHfDir(path.join(tmpDir(), 'x'), ligoModel({...SMALL, reversible: true}))).toThrow(/cannot export to GPT2LMHeadModel: model\.reversible = true \(RevNet blocks on two residual streams.*no transformers class/)
+    expect(() => writeHfDir(path.join(tmpDir(), 'x'), ligoModel({...SMALL, attention: 'lsh'}))).toThrow(/cannot export to GPT2LMHeadModel: model\.attention = 'lsh' \(Reformer's shared-QK LSH attention/)
+    // The memory savers that keep the function export, and unused LSH settings do not get in the way.
+    expect(() => writeHfDir(path.join(tmpDir(), 'x'), ligoModel({...SMALL, ffn_chunks: 2, loss_chunks: 3, lsh_buckets: 16}))).not.toThrow()
   })
 
   it('carries tokenizer.json through import and export, and reads an HF directory as a checkpoint', () => {

@@ -16,6 +16,7 @@ import {initWeights} from '../../src/model/init.js'
 import {countParams} from '../../src/model/schema.js'
 import {TINY_MODEL, firstAndLastLoss, tmpDir, useCpu} from '../helpers.js'
 import {goldenLogitError} from './golden.js'
+import {llamaReference} from './hf-reference.js'
 import {checkGradients, perturbed} from './gradcheck.js'
 
 beforeAll(useCpu)
@@ -61,74 +62,6 @@ function writeHf(dir: string, config: object, tensors: HfTensors): string {
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config))
   writeSafetensors(path.join(dir, 'model.safetensors'), tensors, {metadata: {format: 'pt'}})
   return dir
-}
-
-/** y[out] = W[out,in]·x (nn.Linear layout). */
-function matvec(W: Float32Array, x: number[], out: number): number[] {
-  const n = x.length
-  const y = new Array<number>(out).fill(0)
-  for (let o = 0; o < out; o++) for (let i = 0; i < n; i++) y[o] += W[o * n + i] * x[i]
-  return y
-}
-
-function rms(x: number[], g: Float32Array, eps: number): number[] {
-  const ms = x.reduce((a, v) => a + v * v, 0) / x.length
-  return x.map((v, i) => (v / Math.sqrt(ms + eps)) * g[i])
-}
-
-/** LlamaForCausalLM.forward in float64, from modeling_llama.py: logits [T][V]. */
-function llamaReference(cfg: typeof HF_CONFIG, w: HfTensors, ids: number[]): number[][] {
-  const g = (n: string) => w.get(n)!.data
-  const C = cfg.hidden_size, NH = cfg.num_attention_heads, NKV = cfg.num_key_value_heads, F = cfg.intermediate_size
-  const HS = C / NH, half = HS / 2, V = cfg.vocab_size, T = ids.length
-  const E = g('model.embed_tokens.weight')
-  // rotate_half convention: pairs (i, i + HS/2), frequency θ^(-2i/HS)
-  const rope = (x: number[], t: number, heads: number) => {
-    const y = [...x]
-    for (let h = 0; h < heads; h++)
-      for (let i = 0; i < half; i++) {
-        const a = t / Math.pow(cfg.rope_theta, (2 * i) / HS)
-        const [x1, x2] = [x[h * HS + i], x[h * HS + half + i]]
-        y[h * HS + i] = x1 * Math.cos(a) - x2 * Math.sin(a)
-        y[h * HS + half + i] = x2 * Math.cos(a) + x1 * Math.sin(a)
-      }
-    return y
-  }
-  let xs = ids.map((id) => Array.from(E.subarray(id * C, (id + 1) * C), Number))
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = `model.layers.${l}.`
-    const hs = xs.map((x) => rms(x, g(p + 'input_layernorm.weight'), cfg.rms_norm_eps))
-    const q = hs.map((h, t) => rope(matvec(g(p + 'self_attn.q_proj.weight'), h, NH * HS), t, NH))
-    const k = hs.map((h, t) => rope(matvec(g(p + 'self_attn.k_proj.weight'), h, NKV * HS), t, NKV))
-    const v = hs.map((h) => matvec(g(p + 'self_attn.v_proj.weight'), h, NKV * HS))
-    xs = xs.map((x, t) => {
-      const o = new Array<number>(NH * HS).fill(0)
-      for (let h = 0; h < NH; h++) {
-        const kv = Math.floor(h / (NH / NKV)) // repeat_kv
-        const s = Array.from({length: t + 1}, (_, u) => {
-          let d = 0
-          for (let i = 0; i < HS; i++) d += q[t][h * HS + i] * k[u][kv * HS + i]
-          return d / Math.sqrt(HS)
-        })
-        const m = Math.max(...s)
-        const e = s.map((z) => Math.exp(z - m))
-        const z = e.reduce((a, b) => a + b, 0)
-        for (let u = 0; u <= t; u++) for (let i = 0; i < HS; i++) o[h * HS + i] += (e[u] / z) * v[u][kv * HS + i]
-      }
-      const a = matvec(g(p + 'self_attn.o_proj.weight'), o, C)
-      return x.map((xi, i) => xi + a[i])
-    })
-    xs = xs.map((x) => {
-      const h = rms(x, g(p + 'post_attention_layernorm.weight'), cfg.rms_norm_eps)
-      const gate = matvec(g(p + 'mlp.gate_proj.weight'), h, F)
-      const up = matvec(g(p + 'mlp.up_proj.weight'), h, F)
-      const act = gate.map((z, i) => (z / (1 + Math.exp(-z))) * up[i])
-      const d = matvec(g(p + 'mlp.down_proj.weight'), act, C)
-      return x.map((xi, i) => xi + d[i])
-    })
-  }
-  const head = cfg.tie_word_embeddings ? E : g('lm_head.weight')
-  return xs.map((x) => matvec(head, rms(x, g('model.norm.weight'), cfg.rms_norm_eps), V))
 }
 
 function ourLogits(c: LlamaConfig, weights: Map<string, Float32Array>, ids: number[]): number[][] {

@@ -231,7 +231,6 @@ describe('run config fuzz (readConfigFile + resolveRunConfig)', () => {
     expect(t.accepted + t.rejected).toBe(RUN_CONFIG_VARIANTS)
     expect(t.rejected).toBeGreaterThan(RUN_CONFIG_VARIANTS / 3)
     expect(t.accepted).toBeGreaterThan(50)
-    expect(t.slowestMs).toBeLessThan(1000)
     console.log(`[reliability] run config fuzz: ${report(t)}; ${configPrints.count} prints`)
   })
 
@@ -309,7 +308,6 @@ describe('checkpoint config.json / trainer.json fuzz (readMeta + loadCheckpoint)
     expect(t.bad).toEqual([])
     expect(t.accepted + t.rejected).toBe(CHECKPOINT_VARIANTS)
     expect(t.rejected).toBeGreaterThan(CHECKPOINT_VARIANTS / 4)
-    expect(t.slowestMs).toBeLessThan(1000)
     // The largest array is the optimizer state (2 × 6610 floats + 1); nothing sized by a corrupted field.
     expect(largest).toBeLessThanOrEqual(200_000)
     console.log(`[reliability] checkpoint metadata fuzz: ${report(t)}; accepted with an invalid train section: ${acceptedBadTrain}, with an invalid trainer.json: ${acceptedBadTrainer}`)
@@ -439,7 +437,6 @@ describe('token file and data directory fuzz (openTokenFile + loadDataDir)', () 
     })
     for (const t of [tokens, dirs]) {
       expect(t.bad).toEqual([])
-      expect(t.slowestMs).toBeLessThan(1000)
       expect(t.rejected).toBeGreaterThan(0)
       expect(t.accepted).toBeGreaterThan(0)
     }

@@ -117,8 +117,11 @@ export function plain(text: string): string {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Polls `pred` every `everyMs` until it is true (returns true) or `timeoutMs` passes (returns false). */
-export async function waitFor(pred: () => boolean, timeoutMs = 60_000, everyMs = 2): Promise<boolean> {
+/**
+ * Polls `pred` every `everyMs` until it is true (returns true) or `timeoutMs` passes (returns false). No limit by
+ * default: callers include the process's exit in `pred`, so a loaded machine only makes the wait longer.
+ */
+export async function waitFor(pred: () => boolean, timeoutMs = Number.POSITIVE_INFINITY, everyMs = 2): Promise<boolean> {
   const t0 = Date.now()
   while (Date.now() - t0 < timeoutMs) {
     if (pred()) return true

@@ -43,7 +43,7 @@ describe('a run killed before its first checkpoint', () => {
 
     const again = await ligo(['train', '-c', cfg, '-d', data, '-o', run, '--steps', '4', '--backend', 'cpu'])
     expect(again.code).toBe(2)
-    expect(again.stderr).toContain(`${run} already exists: it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`ligo train --resume ${run}\`, or pass --force`)
+    expect(again.stderr).toContain(`${run} already exists: it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`npx ligo train --resume ${run}\`, or pass --force`)
 
     const resumed = await ligo(['train', '--resume', run, '--steps', '4', '--backend', 'cpu'])
     expect(resumed.code, resumed.stderr).toBe(0)

@@ -25,7 +25,8 @@ grow_fixed() {  # grow_fixed METHOD: the seed's source grown by a fixed operator
 }
 for S in ${SEEDS:?set SEEDS}; do
   O=out-q$S
-  [ -f $O/data/meta.json ] || { mkdir -p $O; cp -r out-g15/data $O/data; }
+  # Brown, prepared once (deterministic: the same bytes the study used, which copied out-g15/data)
+  [ -f $O/data/meta.json ] || $LIGO data prepare --corpus brown -o $O/data --force
   ensure $O/small 1500 --config small-w128.yaml --data $O/data --seed $S
   if [ -n "${ONLY:-}" ]; then
     for M in $ONLY; do grow_fixed $M; done
