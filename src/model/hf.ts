@@ -543,7 +543,7 @@ export function toHfConfig(c: ModelConfig, eot: number | null): Record<string, u
  * (checked separately below), BERT's masking rule and the memory-saving chunk counts, which do not change the
  * function. Reversible blocks and LSH attention do change it, so they are refused by the round trip below.
  */
-const LIGO_ONLY = new Set<string>([...MUP_KEYS, 'mask_id', 'mask_prob', 'ffn_chunks', 'loss_chunks', 'reversible', 'attention', 'lsh_buckets', 'lsh_hashes'])
+const LIGO_ONLY = new Set<string>([...MUP_KEYS, 'mask_id', 'mask_prob', 'ffn_chunks', 'loss_chunks', 'reversible', 'attention', 'lsh_buckets', 'lsh_chunk', 'lsh_hashes'])
 
 /**
  * HF config keys ligo does not model but carries from import to export unchanged (checkpoint meta `hf.config`):
