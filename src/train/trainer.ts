@@ -108,8 +108,8 @@ export async function train(job: TrainJob): Promise<TrainResult> {
       recoverDir(ckptDir) // finish or roll back a checkpoint swap a killed run left half done
       removeStaleTemporaries(out)
       // Stopped before its first checkpoint: nothing was lost, so resuming starts it (job.config is its run.json's).
-      if (!fs.existsSync(path.join(ckptDir, 'config.json')) && fs.existsSync(path.join(out, 'run.json'))) startOver()
-      else ({cfg, resumed} = loadForResume(job, ckptDir))
+      // run.json stays until the loop rewrites it (atomically, the same start): a kill in between can resume again.
+      if (fs.existsSync(path.join(ckptDir, 'config.json')) || !fs.existsSync(path.join(out, 'run.json'))) ({cfg, resumed} = loadForResume(job, ckptDir))
     } else {
       if (!job.force && unsavedRun(out))
         throw new OutputExistsError(out, `it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`npx ligo train --resume ${out}\`, or pass --force to start another`)
