@@ -33,6 +33,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     depth: Flags.integer({min: 1, description: 'new number of blocks; default: unchanged'}),
     heads: Flags.integer({min: 1, description: 'new number of heads (default: width / head size)'}),
     ffn: Flags.integer({min: 1, description: 'new FFN width (default: keeps the source FFN/width ratio)'}),
+    'kv-heads': Flags.integer({min: 1, description: 'new number of key/value heads (Llama GQA; default: keeps the query heads per kv head)'}),
     method: Flags.option({options: METHODS, default: 'ligo' as Method, description: 'growth method'})(),
     data: Flags.string({char: 'd', description: 'prepared data: required for ligo (learning); used by all for the before/after validation loss'}),
     operator: Flags.string({description: 're-apply a saved operator (ligo.safetensors) to the source'}),
@@ -50,16 +51,15 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
     'eval-batches': Flags.integer({min: 0, description: "validation batches for the before/after loss (default: the source's evaluation set, train.eval_batches × train.batch sequences; 0 = skip)"}),
     seed: Flags.integer({min: 0, default: 1337, description: 'seed of the operator init and the data order'}),
-    force: Flags.boolean({default: false, description: 'overwrite a non-empty output directory'}),
+    force: Flags.boolean({default: false, description: 'replace an earlier checkpoint in OUT (refused when OUT holds other files or the source)'}),
   }
 
   async run(): Promise<GrowResult> {
     const {args, flags} = await this.parse(Grow)
     const info = await this.useBackend(flags.backend)
-    if (flags.operator && (flags.width || flags.depth || flags.heads || flags.ffn))
-      throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn')
-    if (!flags.operator && !flags.width && !flags.depth && !flags.heads && !flags.ffn)
-      throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn), or --operator')
+    const sized = flags.width || flags.depth || flags.heads || flags.ffn || flags['kv-heads']
+    if (flags.operator && sized) throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn/--kv-heads')
+    if (!flags.operator && !sized) throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn/--kv-heads), or --operator')
     const source = loadCheckpoint(args.source, {onProgress: this.ioProgress()})
     const io = this.ioProgress()
     const stop = new AbortController()
@@ -69,7 +69,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     try {
       const r = await grow({
         source,
-        target: {width: flags.width, depth: flags.depth, heads: flags.heads, ffn: flags.ffn},
+        target: {width: flags.width, depth: flags.depth, heads: flags.heads, ffn: flags.ffn, kvHeads: flags['kv-heads']},
         method: flags.method,
         out: flags.out,
         force: flags.force,

@@ -23,12 +23,11 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {ensureOutputDir} from '../checkpoints/atomic.js'
-import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointWriter, sha256File} from '../checkpoints/checkpoint.js'
+import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointWriter, ensureCheckpointOutput, weightsSha256} from '../checkpoints/checkpoint.js'
 import {type SafetensorsWriter, readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
 import {BatchSampler} from '../data/batches.js'
 import {checkVocab, loadDataDir} from '../data/prepare.js'
-import {DivergenceError, InputError} from '../errors.js'
+import {DivergenceError, InputError, preview} from '../errors.js'
 import {type ModelConfig, lossOf, modelConfig, schemaOf} from '../model/index.js'
 import {InitStream} from '../model/init.js'
 import type {ParamSpec, Schema} from '../model/schema.js'
@@ -43,7 +42,7 @@ import {type DepthInit, type LigoOperator, OPERATOR_VERSION, type WidthInit, ini
 import {type OperatorTensors, type Weights, growTensor, materialize, materializeEach, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
 import {type FunctionCheck, checkBatches, exactness, logitDiff} from './preserve.js'
 import {postGrowthTrain} from './recipe.js'
-import {type GrowTarget, growConfig, writesResidual} from './spaces.js'
+import {type GrowTarget, checkGrown, growConfig, writesResidual} from './spaces.js'
 
 export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random'] as const
 export type Method = (typeof METHODS)[number]
@@ -137,19 +136,27 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   const small = job.source.meta.model
   const seed = job.seed ?? 1337
   const lt: LigoTraining = {...LIGO_DEFAULTS, ...job.ligo}
-  ensureOutputDir(job.out, {force: job.force})
   let op: LigoOperator | undefined
   let large: ModelConfig
   if (job.operatorFile) {
     ;({op, large} = loadOperator(job.operatorFile, small))
+    checkGrown(large)
   } else {
-    large = growConfig(small, job.target)
+    large = growConfig(small, job.target) // refuses targets the loader would refuse, before anything is allocated
   }
+  // The checkpoint directory is replaced as a whole: never the source's, never one holding files ligo did not write.
+  ensureCheckpointOutput(job.out, {force: job.force, sources: [job.source.dir]})
   const largeSchema = schemaOf(large)
   const learning = job.method === 'ligo' && !job.operatorFile
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
   if (learning && lt.warmup >= lt.steps)
     job.onEvent?.({kind: 'warn', message: `warmup (${lt.warmup}) ≥ steps (${lt.steps}): the learning rate never reaches its peak (the official LiGO release's bug); consider --warmup ${Math.max(0, Math.floor(lt.steps / 10))}`})
+
+  // GQA: the fixed width maps copy heads in order, which keeps each query head with its key/value head only when
+  // the number of query heads per kv head is kept (the default; --kv-heads may change it).
+  const group = (c: ModelConfig) => c.n_head / ((c as {n_kv_head?: number}).n_kv_head ?? c.n_head)
+  if (job.method !== 'ligo' && job.method !== 'random' && group(small) !== group(large))
+    job.onEvent?.({kind: 'warn', message: `the grown model has ${group(large)} query heads per key/value head, the source ${group(small)}: --method ${job.method} then does not keep the source's attention (nor its function); keep the group size for an exact growth`})
 
   if (!op && job.method !== 'random') {
     const fixed = job.method !== 'ligo'
@@ -285,7 +292,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       const provenance = {
         ...(job.provenance ?? {}),
         grown_from: job.source.dir,
-        source_sha256: sha256File(path.join(job.source.dir, 'model.safetensors')),
+        source_sha256: weightsSha256(job.source.dir),
         growth: {method: job.method, seed, target: job.target, ligo: learning ? lt : undefined, operator_file: job.operatorFile,
           steps, loss_first: lossFirst, loss_last: lossLast, val_init: result.val_init, val_final: result.val_final, flops: result.flops,
           function_check: functionCheck, elapsed_s: result.elapsed_s},
@@ -331,15 +338,16 @@ function newBlocks(large: ModelConfig, schema: Schema, op: LigoOperator): Set<nu
 function loadOperator(file: string, small: ModelConfig): {op: LigoOperator; large: ModelConfig} {
   const jsonFile = path.join(path.dirname(file), 'ligo.json')
   if (!fs.existsSync(jsonFile)) throw new InputError(`${file}: expected its description ${jsonFile} beside it`)
-  let desc: {version?: unknown; small: unknown; large: unknown}
+  let desc: {version?: unknown; small: unknown; large: unknown} | null
   try {
     desc = JSON.parse(fs.readFileSync(jsonFile, 'utf8'))
   } catch (error) {
     throw new InputError(`${jsonFile}: not valid JSON: ${(error as Error).message}`)
   }
+  if (typeof desc !== 'object' || desc === null || Array.isArray(desc)) throw new InputError(`${jsonFile}: expected a JSON object (the operator's description)`)
   // Version 2 added the average expansion (width.resid.Min); a version-1 file is read as it always was.
   if (desc.version !== 1 && desc.version !== OPERATOR_VERSION)
-    throw new InputError(`${jsonFile}: operator format version ${JSON.stringify(desc.version)} is not supported (this ligo reads versions 1 and ${OPERATOR_VERSION}); was it written by a newer ligo?`)
+    throw new InputError(`${jsonFile}: operator format version ${preview(desc.version)} is not supported (this ligo reads versions 1 and ${OPERATOR_VERSION}); was it written by a newer ligo?`)
   const opSmall = modelConfig(desc.small, jsonFile, 'small')
   const large = modelConfig(desc.large, jsonFile, 'large')
   if (JSON.stringify(opSmall) !== JSON.stringify(small))

@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {CheckpointWriter, sha256File} from '../../src/checkpoints/checkpoint.js'
+import {CheckpointWriter, weightsSha256} from '../../src/checkpoints/checkpoint.js'
 import {LigoError} from '../../src/errors.js'
 import {
   SafetensorsWriter,
@@ -100,7 +100,7 @@ describe('readSafetensors at size', () => {
     expect(progress.length).toBe(t.size)
   })
 
-  it('checkpoints written through CheckpointWriter round-trip, and sha256File hashes in pieces', () => {
+  it('checkpoints written through CheckpointWriter round-trip, and weightsSha256 hashes in pieces', () => {
     const out = path.join(dir, 'ck')
     const ck = CheckpointWriter.begin(out)
     const m = ck.model([{name: 'w', layer: null, module: 'w', shape: [5], spaces: ['resid'], role: 'gain', init: {kind: 'ones'}}])
@@ -112,8 +112,10 @@ describe('readSafetensors at size', () => {
     ck.commit()
     expect(fs.readdirSync(dir)).toEqual(['ck'])
     expect([...(readSafetensors(path.join(out, 'model.safetensors')).tensors.get('w')!.data as Float32Array)]).toEqual([1, 2, 3, 4, 5])
-    const big = path.join(dir, 'big.bin')
+    const bigDir = path.join(dir, 'big')
+    fs.mkdirSync(bigDir)
+    const big = path.join(bigDir, 'model.safetensors')
     fs.writeFileSync(big, Buffer.alloc((1 << 24) + 3, 7))
-    expect(sha256File(big)).toBe(crypto.createHash('sha256').update(fs.readFileSync(big)).digest('hex'))
+    expect(weightsSha256(bigDir)).toBe(crypto.createHash('sha256').update(fs.readFileSync(big)).digest('hex'))
   })
 })

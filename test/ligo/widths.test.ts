@@ -161,6 +161,6 @@ describe('every method at every width', () => {
     await expect(grow({source: src, target: {width: 16}, method: 'ligo', out, dataDir: '/nonexistent', ligo: {widthInit: 'fp'}})).rejects.toThrow(/--width-init fp at 12 → 16 \(not a multiple\) is LEMON's average expansion/)
     expect(fs.readdirSync(out)).toEqual([])
     const gqa = seededSource({...LLAMA, n_head: 4, n_kv_head: 2})
-    await expect(grow({source: gqa, target: {width: 10}, method: 'net2net', out: path.join(tmpDir(), 'q'), evalBatches: 0})).rejects.toThrow(/--heads 5 cannot keep the source's grouping of 2 query heads per key\/value head/)
+    await expect(grow({source: gqa, target: {width: 10}, method: 'net2net', out: path.join(tmpDir(), 'q'), evalBatches: 0})).rejects.toThrow(/5 heads \(--width 10 \/ head size 2\) cannot keep the source's 2 query heads per key\/value head.*: use --width 12 \(6 heads, 3 kv heads\)/)
   })
 })
