@@ -14,7 +14,8 @@ export default class Grow extends BaseCommand {
   static summary = 'Grow a trained model wider and/or deeper: learn a LiGO operator (default) or apply a baseline.'
   static description = `Writes a checkpoint directory OUT with the grown model (model.safetensors, config.json), the operator (ligo.safetensors + ligo.json) and provenance (source hash, method, steps, losses before and after, FLOPs spent).
 Defaults are the README headline's recipe: LiGO learns for 25 steps (warmup 3, batch 8 × 128, lr 1e-3) from the function-preserving width init (--width-init auto: fp, LEMON-style splits, when the width is a multiple; not the official random init) and a noisy stacking depth init; the command prints what it chose. The grown checkpoint carries its source's training settings with the warmup raised to ${POST_GROWTH_WARMUP} steps (the headline's post-growth schedule), so \`ligo train OUT\` trains the way the headline measured. The before/after validation losses are on the source's evaluation set (what \`ligo eval\` reports by default).
-Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
+Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width and at a multiple of it), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
+Any new width works: at a multiple of the old by copies, otherwise by LEMON's average expansion (exact for GPT-2 and Llama; the norms' ε is scaled by old/new width). Where a method meant to keep the function cannot (BERT), the max logit difference at step 0 is reported.
 The head size is kept: new heads are added. Continue with \`ligo train OUT --data ... -o RUN\`.`
 
   static examples = [
@@ -32,6 +33,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     depth: Flags.integer({min: 1, description: 'new number of blocks; default: unchanged'}),
     heads: Flags.integer({min: 1, description: 'new number of heads (default: width / head size)'}),
     ffn: Flags.integer({min: 1, description: 'new FFN width (default: keeps the source FFN/width ratio)'}),
+    'kv-heads': Flags.integer({min: 1, description: 'new number of key/value heads (Llama GQA; default: keeps the query heads per kv head)'}),
     method: Flags.option({options: METHODS, default: 'ligo' as Method, description: 'growth method'})(),
     data: Flags.string({char: 'd', description: 'prepared data: required for ligo (learning); used by all for the before/after validation loss'}),
     operator: Flags.string({description: 're-apply a saved operator (ligo.safetensors) to the source'}),
@@ -50,17 +52,17 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
     'eval-batches': Flags.integer({min: 0, description: "validation batches for the before/after loss (default: the source's evaluation set, train.eval_batches × train.batch sequences; 0 = skip)"}),
     seed: Flags.integer({min: 0, default: 1337, description: 'seed of the operator init and the data order'}),
-    force: Flags.boolean({default: false, description: 'overwrite a non-empty output directory'}),
+    force: Flags.boolean({default: false, description: 'replace an earlier checkpoint in OUT (refused when OUT holds other files or the source)'}),
   }
 
   async run(): Promise<GrowResult> {
     const {args, flags} = await this.parse(Grow)
     const info = await this.useBackend(flags.backend)
-    if (flags.operator && (flags.width || flags.depth || flags.heads || flags.ffn))
-      throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn')
-    if (!flags.operator && !flags.width && !flags.depth && !flags.heads && !flags.ffn)
-      throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn), or --operator')
-    const source = loadCheckpoint(args.source)
+    const sized = flags.width || flags.depth || flags.heads || flags.ffn || flags['kv-heads']
+    if (flags.operator && sized) throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn/--kv-heads')
+    if (!flags.operator && !sized) throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn/--kv-heads), or --operator')
+    const source = loadCheckpoint(args.source, {onProgress: this.ioProgress()})
+    const io = this.ioProgress()
     const stop = new AbortController()
     const restore = onStopSignals(() => stop.abort())
     let t0 = performance.now()
@@ -68,7 +70,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     try {
       const r = await grow({
         source,
-        target: {width: flags.width, depth: flags.depth, heads: flags.heads, ffn: flags.ffn},
+        target: {width: flags.width, depth: flags.depth, heads: flags.heads, ffn: flags.ffn, kvHeads: flags['kv-heads']},
         method: flags.method,
         out: flags.out,
         force: flags.force,
@@ -99,7 +101,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
             if (e.done === 1) tEval = performance.now()
             const eta = etaSeconds((performance.now() - tEval) / 1000, {done: e.done - 1, total: e.total - 1})
             this.progress(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: batch ${e.done}/${e.total}  ETA ${duration(eta ?? Number.NaN)}`, {done: e.done, total: e.total})
-          } else if (e.kind === 'eval') {
+          } else if (e.kind === 'io') io(e)
+          else if (e.kind === 'eval') {
             this.progressDone()
             this.note(`val loss at ${e.when === 'init' ? 'initialisation' : 'the end'}: ${e.result.loss.toFixed(4)} (${fmt(e.result.tokens)} val tokens)`)
           }
@@ -107,6 +110,10 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
       })
       this.progressDone()
       this.log(`grown model in ${r.out}: ${fmt(r.params.small)} → ${fmt(r.params.large)} parameters${r.val_final !== undefined ? `, val loss ${r.val_init?.toFixed(4)} → ${r.val_final.toFixed(4)}` : ''}${r.steps ? `, ${fmt(r.flops)} FLOPs in ${r.steps} operator steps` : ''}`)
+      const fc = r.function_check
+      if (fc?.exact) this.log(`function preserving (exact by construction): ${fc.reason}`)
+      else if (fc)
+        this.log(`not function preserving: max |logit difference| ${fc.max_abs_logit_diff!.toExponential(2)} at step 0 (source's max |logit| ${fc.max_abs_source_logit!.toFixed(3)}, ${fc.tokens} tokens)`)
       const t = source.meta.train
       if (t) this.note(`next: npx ligo train ${r.out} --data ${flags.data ?? 'DATA'} --steps N -o RUN  (the source's schedule, η ${t.lr}${r.large.param === 'mup' ? ' with µP per-tensor rates for the new widths' : ''}, warmup ${Math.max(t.warmup, POST_GROWTH_WARMUP)}: the headline's post-growth schedule)`)
       return r

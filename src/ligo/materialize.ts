@@ -7,6 +7,8 @@
  *   W̄ = Σ_j c[j]·W_j           over the source blocks j, if P belongs to a block (else the source tensor itself)
  *   along each dimension d whose space grows:   X ← [T·X ; M·X]  (rows along d), then X ← N ⊙ X on in-dimensions
  * which is (N_in·B_in)·W̄·B_outᵀ for matrices, E·B_residᵀ for embeddings and B·v for vectors.
+ * With an average expansion of the residual stream (SpaceOp.Min, LEMON) in-dimensions grow by [T; Min] instead and
+ * norm vectors differently (gains √(d1/d2)·[T; Min], biases [T; 0]).
  * Under µP the grown config's forward multipliers differ (r = large/small: the readout's α_out/m with the new m),
  * so the tensors feeding only that multiplier are divided by r: embeddings, query projections, final norm
  * (spaces.ts `compensation`); all r = 1 (SP, or µP without a width change) leaves every tensor bit for bit.
@@ -25,7 +27,7 @@ import {nativeAddon} from '../compute/native.js'
 import {type ModelConfig, schemaOf} from '../model/index.js'
 import {type ParamSpec, type Schema, numel} from '../model/schema.js'
 import type {LigoOperator, SpaceOp} from './operator.js'
-import {compensation, isFinalNorm, isInDim, multiplierRatios, spaceKey} from './spaces.js'
+import {compensation, isFinalNorm, isInDim, multiplierRatios, normParam, spaceKey} from './spaces.js'
 
 export type Weights = Map<string, Float32Array>
 
@@ -67,8 +69,9 @@ export function sourceTensors(small: ModelConfig, weights: Weights): SourceTenso
 export type OperatorTensors = Map<string, tf.Tensor>
 
 /**
- * The grown tensor for schema entry P. `t` holds the operator's arrays as tensors: `width.{key}.M|T|N`,
- * `depth.{key}`. Call inside tf.tidy.
+ * The grown tensor for schema entry P. `t` holds the operator's arrays as tensors: `width.{key}.M|T|N|Min`,
+ * `depth.{key}`. Call inside tf.tidy. With an average expansion (SpaceOp.Min) of a space: in-dimensions grow by
+ * [T; Min] instead of [T; M], norm gains by √(d1/d2)·[T; Min] and norm biases by [T; 0].
  */
 export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, src: SourceTensors, t: OperatorTensors): tf.Tensor {
   const smallShape = P.shape.map((d, k) => op.width.get(spaceKey(P, P.spaces[k]))?.d1 ?? d)
@@ -84,7 +87,15 @@ export function growTensor(P: ParamSpec, largeSchema: Schema, op: LigoOperator, 
     const key = spaceKey(P, P.spaces[d])
     const w = op.width.get(key)
     if (!w || w.d2 === w.d1) continue
-    x = expandAxis(x, d, t.get(`width.${key}.M`) as tf.Tensor2D, t.get(`width.${key}.T`) as tf.Tensor2D | undefined)
+    const T = t.get(`width.${key}.T`) as tf.Tensor2D | undefined
+    const norm = w.Min ? normParam(P, largeSchema) : undefined
+    if (norm === 'bias') {
+      x = expandAxis(x, d, tf.zeros([w.d2 - w.d1, w.d1]) as tf.Tensor2D, T)
+    } else {
+      const rows = w.Min && (norm === 'gain' || isInDim(P, d)) ? 'Min' : 'M'
+      x = expandAxis(x, d, t.get(`width.${key}.${rows}`) as tf.Tensor2D, T)
+      if (norm === 'gain') x = tf.mul(x, Math.sqrt(w.d1 / w.d2))
+    }
     if (isInDim(P, d) || tiedFinal) {
       const shape = x.shape.map((_, k) => (k === d ? w.d2 : 1))
       x = tf.mul(x, tf.reshape(t.get(`width.${key}.N`)!, shape))
@@ -126,6 +137,7 @@ export function operatorConstants(op: LigoOperator): OperatorTensors {
     out.set(`width.${k}.M`, tf.tensor2d(s.M, [s.d2 - s.d1, s.d1]))
     out.set(`width.${k}.N`, tf.tensor1d(s.N))
     if (s.T) out.set(`width.${k}.T`, tf.tensor2d(s.T, [s.d1, s.d1]))
+    if (s.Min) out.set(`width.${k}.Min`, tf.tensor2d(s.Min, [s.d2 - s.d1, s.d1]))
   }
   for (const [k, c] of op.depth) out.set(`depth.${k}`, tf.tensor1d(c))
   return out
@@ -139,8 +151,19 @@ export interface EngineOptions {
   engine?: GrowEngine
 }
 
-export function defaultEngine(): GrowEngine {
+/** The native engine when the addon is loaded and the operator has no average expansion (SpaceOp.Min, LEMON's fixed
+ * map at a non-multiple width: never learned, so the tfjs engine's cost is a one-off); else tfjs. */
+export function defaultEngine(op?: LigoOperator): GrowEngine {
+  if (op && [...op.width.values()].some((s) => s.Min)) return 'tfjs'
   return nativeAddon() ? 'native' : 'tfjs'
+}
+
+function engineOf(op: LigoOperator, o: EngineOptions): GrowEngine {
+  const e = o.engine ?? defaultEngine(op)
+  if (e === 'native' && [...op.width.values()].some((s) => s.Min)) {
+    throw new Error('materialize: the native engine has no average expansion (width.resid.Min); use the tfjs engine')
+  }
+  return e
 }
 
 /**
@@ -213,7 +236,7 @@ function growNative(op: LigoOperator, plan: GrowPlan, out: Float32Array): void {
 export function materializeEach(op: LigoOperator, smallWeights: Weights, emit: (P: ParamSpec, data: Float32Array) => void,
   o: EngineOptions = {}): void {
   const largeSchema = schemaOf(op.large)
-  if ((o.engine ?? defaultEngine()) === 'native') {
+  if (engineOf(op, o) === 'native') {
     for (const plan of growPlans(op, smallWeights, largeSchema)) {
       const out = new Float32Array(plan.r2 * plan.c2)
       growNative(op, plan, out)
@@ -223,16 +246,18 @@ export function materializeEach(op: LigoOperator, smallWeights: Weights, emit: (
   }
   const src = sourceTensors(op.small, smallWeights)
   const consts = operatorConstants(op)
+  const passthrough = new Set<tf.Tensor>(src.global.values())
   try {
     for (const P of largeSchema) {
-      // The tensor leaves tidy whole and is read afterwards: returning its array out of tidy would make tfjs
-      // walk every value (and throw past 2^24 of them).
+      // Return the tensor, not its data, from tf.tidy: tidy walks a returned typed array value by value.
       const t = tf.tidy(() => growTensor(P, largeSchema, op, src, consts))
-      try {
-        emit(P, Float32Array.from(t.dataSync() as Float32Array))
-      } finally {
-        t.dispose()
+      if (passthrough.has(t)) {
+        emit(P, (t.dataSync() as Float32Array).slice()) // the source's own tensor: copy it (memcpy), keep it
+        continue
       }
+      const data = t.dataSync() as Float32Array
+      t.dispose()
+      emit(P, data)
     }
   } finally {
     src.dispose()
@@ -255,7 +280,7 @@ export function materializeInto(op: LigoOperator, smallWeights: Weights, into: W
     if (!a || a.length !== numel(P.shape)) throw new Error(`materializeInto: no array of ${numel(P.shape)} values for ${P.name}`)
     return a
   }
-  if ((o.engine ?? defaultEngine()) === 'native') {
+  if (engineOf(op, o) === 'native') {
     for (const plan of growPlans(op, smallWeights, largeSchema)) growNative(op, plan, target(plan.P))
     return
   }
@@ -280,7 +305,7 @@ export function materializeBackward(op: LigoOperator, smallWeights: Weights, gra
     if (a.length !== n) throw new Error(`materializeBackward: '${name}' has ${a.length} values, expected ${n}`)
     return a
   }
-  if ((o.engine ?? defaultEngine()) === 'native') {
+  if (engineOf(op, o) === 'native') {
     const addon = nativeAddon()
     if (!addon) throw new Error('materializeBackward: the native engine needs the native addon')
     for (const plan of plans) {

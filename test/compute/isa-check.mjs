@@ -130,6 +130,20 @@ for (const [M, N, K] of [[45, 65, 33], [150, 70, 400], [7, 3, 1]]) {
   addon.softmax(logits, N, V, sw)
   close('softmax (underflow)', sw, logits.map((v, j) => Math.exp(v - wlse[Math.floor(j / V)])))
 
+  // Non-finite logits (in a vector tail: V = 27): that row's lse and the loss are NaN; a NaN softmax input gives a NaN row.
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const l = logits.slice()
+    l[3 * V + 26] = bad
+    const lb = new Float32Array(N)
+    const lossBad = addon.crossEntropyForward(l, targets, N, V, lb)
+    if (!Number.isNaN(lossBad) || Array.from(lb, Number.isNaN).join() !== 'false,false,false,true,false')
+      failures.push(`crossEntropy with a ${bad} logit: loss ${lossBad}, lse ${Array.from(lb)}`)
+    if (!Number.isNaN(bad)) continue
+    const sb = new Float32Array(N * V)
+    addon.softmax(l, N, V, sb)
+    if (!sb.subarray(3 * V, 4 * V).every(Number.isNaN)) failures.push(`softmax with a NaN input: row ${Array.from(sb.subarray(3 * V, 4 * V))}`)
+  }
+
   const n = 1001, p = rnd(n), gr = rnd(n), m = rnd(n).map((v) => v * 0.1), vv = rnd(n).map((v) => v * v * 0.01)
   const [p0, m0, v0] = [p.slice(), m.slice(), vv.slice()]
   addon.adamwUpdate(p, gr, m, vv, 1e-2, 0.9, 0.95, 1e-8, 0.1, 3)
