@@ -41,7 +41,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), default: LIGO_DEFAULTS.lr, description: 'operator learning rate (AdamW, linear decay)', helpGroup: 'LIGO'})(),
     'depth-lr': Flags.custom<number>({parse: async (s) => positive('--depth-lr', s), description: 'learning rate of the depth coefficients (default: --lr)', helpGroup: 'LIGO'})(),
     warmup: Flags.integer({min: 0, default: LIGO_DEFAULTS.warmup, description: 'warmup steps (warns when ≥ steps)', helpGroup: 'LIGO'}),
-    batch: Flags.integer({min: 1, default: LIGO_DEFAULTS.batch, description: 'sequences per step', helpGroup: 'LIGO'}),
+    batch: Flags.integer({min: 1, default: LIGO_DEFAULTS.batch, description: 'sequences per micro-batch (what memory holds at once)', helpGroup: 'LIGO'}),
+    accum: Flags.integer({min: 1, default: LIGO_DEFAULTS.accum, description: 'micro-batches per operator step (gradient accumulation): the operator batch is --batch × --accum sequences', helpGroup: 'LIGO'}),
     seq: Flags.integer({min: 1, default: LIGO_DEFAULTS.seq, description: 'tokens per sequence (capped at the context)', helpGroup: 'LIGO'}),
     'width-init': Flags.option({options: WIDTH_INITS, default: LIGO_DEFAULTS.widthInit as WidthInit, description: 'rand: random convex combinations (official LiGO); select: Net2Net copies; fp: function-preserving copies; auto: fp when the width is a multiple, else rand', helpGroup: 'LIGO'})(),
     'depth-init': Flags.option({options: DEPTH_INITS, default: LIGO_DEFAULTS.depthInit as DepthInit, description: 'stack, interleave (both with --depth-noise), fp: identity new blocks', helpGroup: 'LIGO'})(),
@@ -80,7 +81,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
         signal: stop.signal,
         provenance: {backend: info.name, argv: process.argv.slice(2).join(' ')},
         ligo: {
-          steps: flags.steps, lr: flags.lr, depthLr: flags['depth-lr'], warmup: flags.warmup, batch: flags.batch, seq: flags.seq,
+          steps: flags.steps, lr: flags.lr, depthLr: flags['depth-lr'], warmup: flags.warmup, batch: flags.batch, accum: flags.accum, seq: flags.seq,
           widthInit: flags['width-init'], depthInit: flags['depth-init'], depthNoise: flags['depth-noise'],
           fullWidth: flags['full-width'], learnWidth: !flags['no-width'], learnDepth: !flags['no-depth'],
         },
@@ -90,7 +91,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
             this.note(`growing ${e.small.n_layer}×${e.small.d_model} → ${e.large.n_layer}×${e.large.d_model} (${e.large.n_head} heads, FFN ${e.large.d_ffn}, ${e.large.param === 'mup' ? 'µP' : 'SP'}) by ${e.method}${e.steps ? `: learning ${fmt(e.learnable)} operator parameters` : ''}`)
             if (e.steps) {
               const src = (k: string) => (this.argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)) ? '' : ' (default)')
-              this.note(`operator: ${flags.steps} steps${src('steps')}, warmup ${flags.warmup}${src('warmup')}, batch ${flags.batch}${src('batch')} × ${Math.min(flags.seq, e.large.n_positions)}, lr ${flags.lr}${src('lr')}, width init ${flags['width-init']}${flags['width-init'] === 'auto' ? ` → ${e.large.d_model % e.small.d_model === 0 ? 'fp' : 'rand'}` : ''}, depth init ${flags['depth-init']} (noise ${flags['depth-noise']})`)
+              this.note(`operator: ${flags.steps} steps${src('steps')}, warmup ${flags.warmup}${src('warmup')}, batch ${flags.batch}${src('batch')}${flags.accum > 1 ? ` × ${flags.accum} micro-batches` : ''} × ${Math.min(flags.seq, e.large.n_positions)}, lr ${flags.lr}${src('lr')}, width init ${flags['width-init']}${flags['width-init'] === 'auto' ? ` → ${e.large.d_model % e.small.d_model === 0 ? 'fp' : 'rand'}` : ''}, depth init ${flags['depth-init']} (noise ${flags['depth-noise']})`)
             }
             t0 = performance.now()
           } else if (e.kind === 'step') {

@@ -27,19 +27,17 @@ import {type Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointWriter
 import {type SafetensorsWriter, readSafetensors, serializeSafetensors} from '../checkpoints/safetensors.js'
 import {BatchSampler} from '../data/batches.js'
 import {checkVocab, loadDataDir} from '../data/prepare.js'
-import {DivergenceError, InputError, preview} from '../errors.js'
-import {type ModelConfig, lossOf, modelConfig, schemaOf} from '../model/index.js'
+import {InputError, preview} from '../errors.js'
+import {type ModelConfig, modelConfig, schemaOf} from '../model/index.js'
 import {InitStream} from '../model/init.js'
 import type {ParamSpec, Schema} from '../model/schema.js'
 import {initStds} from '../mup/index.js'
-import {AdamW} from '../optim/adamw.js'
-import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
 import {type EvalResult, evalSetOf, evaluate} from '../train/eval.js'
 import {trainFlopsPerToken} from '../train/flops.js'
-import {valueAndGradsInto} from '../train/step.js'
-import {type DepthInit, type LigoOperator, OPERATOR_VERSION, type WidthInit, initOperator, learnables, operatorFromTensors, operatorTensors} from './operator.js'
-import {type OperatorTensors, type Weights, growTensor, materialize, materializeEach, materializeFlops, operatorConstants, sourceTensors} from './materialize.js'
+import {OperatorLearner} from './learn.js'
+import {type DepthInit, type LigoOperator, OPERATOR_VERSION, type WidthInit, initOperator, operatorFromTensors, operatorTensors} from './operator.js'
+import {type Weights, materializeEach, materializeFlops} from './materialize.js'
 import {type FunctionCheck, checkBatches, exactness, logitDiff} from './preserve.js'
 import {postGrowthTrain} from './recipe.js'
 import {type GrowTarget, checkGrown, growConfig, writesResidual} from './spaces.js'
@@ -53,7 +51,10 @@ export interface LigoTraining {
   /** Learning rate of the depth coefficients (O(1) scalars); undefined: `lr`. */
   depthLr?: number
   warmup: number
+  /** Sequences per micro-batch (what memory holds at once). */
   batch: number
+  /** Micro-batches per operator step (gradient accumulation): the operator batch is batch × accum sequences. */
+  accum: number
   seq: number
   weightDecay: number
   gradClip: number
@@ -71,6 +72,7 @@ export const LIGO_DEFAULTS: LigoTraining = {
   lr: 1e-3,
   warmup: 3,
   batch: 8,
+  accum: 1,
   seq: 128,
   weightDecay: 0,
   gradClip: 1,
@@ -149,6 +151,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   const largeSchema = schemaOf(large)
   const learning = job.method === 'ligo' && !job.operatorFile
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
+  if (!(Number.isInteger(lt.accum) && lt.accum >= 1)) throw new InputError(`--accum ${lt.accum}: expected a whole number of micro-batches ≥ 1`)
   if (learning && lt.warmup >= lt.steps)
     job.onEvent?.({kind: 'warn', message: `warmup (${lt.warmup}) ≥ steps (${lt.steps}): the learning rate never reaches its peak (the official LiGO release's bug); consider --warmup ${Math.max(0, Math.floor(lt.steps / 10))}`})
 
@@ -179,8 +182,8 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   const data = job.dataDir ? loadDataDir(job.dataDir) : undefined
   try {
     if (data) checkVocab(data, large.vocab_size)
-    // The operator's batches are lt.batch × opSeq; the before/after losses use the source's evaluation set (what
-    // `ligo eval` and `ligo train` report for the same weights).
+    // The operator's batches are lt.batch × opSeq (× lt.accum micro-batches a step); the before/after losses use
+    // the source's evaluation set (what `ligo eval` and `ligo train` report for the same weights).
     const opSeq = Math.min(lt.seq, large.n_positions)
     const evalOpts = {...evalSetOf(large, job.source.meta.train, {batches: job.evalBatches || undefined}), bytesPerToken: data?.meta.bytesPerToken}
     const runEval = (w: Weights, when: 'init' | 'final') => {
@@ -189,55 +192,34 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
       job.onEvent?.({kind: 'eval', when, result: r})
       return r
     }
-    const learnable = op && learning ? learnables(op, {width: lt.learnWidth, depth: lt.learnDepth}) : new Map<string, Float32Array>()
-    const learnableCount = [...learnable.values()].reduce((n, a) => n + a.length, 0)
-    const tokensPerStep = lt.batch * opSeq
+    // Learning: the grown weights live in the learner (materialised natively into arrays reused from step to step,
+    // never on a tape); the operator's arrays are updated in place, so the checkpoint is streamed from `op` after.
+    const learner = learning && op && data ? new OperatorLearner(op, job.source.weights, {depthLrMult: (lt.depthLr ?? lt.lr) / lt.lr,
+      weightDecay: lt.weightDecay, gradClip: lt.gradClip, learnWidth: lt.learnWidth, learnDepth: lt.learnDepth}) : undefined
+    const learnableCount = learner?.learnableCount ?? 0
+    const tokensPerStep = lt.batch * lt.accum * opSeq
     const flopsPerStep = op ? trainFlopsPerToken(large, largeSchema, opSeq) * tokensPerStep + 3 * materializeFlops(op) : 0
     job.onEvent?.({kind: 'start', method: job.method, small, large, learnable: learnableCount, steps: learning ? lt.steps : 0})
 
     // The grown weights are held in memory only to evaluate them (ligo's initial operator) or to check them.
     const evaluating = data !== undefined && evalOpts.maxBatches > 0
-    const valInit = learning && op && evaluating ? runEval(materialize(op, job.source.weights), 'init') : undefined
+    const valInit = learner && evaluating ? runEval(learner.weights(), 'init') : undefined
     let lossFirst: number | undefined
     let lossLast: number | undefined
     let steps = 0
-    if (learning && op && data) {
+    if (learner && data) {
       const sampler = new BatchSampler(data.train, {batch: lt.batch, seq: opSeq, seed})
-      const pseudo: Schema = [...learnable].map(([name, a]) => ({name, layer: null, module: name, shape: [a.length], spaces: ['resid'], role: name.startsWith('width') ? 'hidden' : 'gain', init: {kind: 'zeros'}}))
-      const src = sourceTensors(small, job.source.weights)
-      const names = [...learnable.keys()]
-      const depthMult = (lt.depthLr ?? lt.lr) / lt.lr
-      const lrMult = new Map(names.filter((n) => n.startsWith('depth.')).map((n) => [n, depthMult]))
-      const opt = new AdamW(pseudo, {beta1: 0.9, beta2: 0.999, eps: 1e-6, weight_decay: lt.weightDecay}, lrMult)
-      const fixed = operatorConstants(op)
-      for (const n of names) fixed.get(n)!.dispose()
-      for (const n of names) fixed.delete(n)
-      const shapes = new Map([...operatorTensors(op)].map(([k, v]) => [k, v.shape]))
-      const arrays = names.map((name) => ({name, shape: shapes.get(name)!}))
-      try {
-        for (let step = 0; step < lt.steps; step++) {
-          if (job.signal?.aborted) throw new InputError('interrupted: nothing was written (operator learning does not checkpoint; it takes minutes)')
-          const lr = lrAt(step, {lr: lt.lr, warmup: lt.warmup, steps: lt.steps, schedule: 'linear', min_lr_ratio: 0})
-          const b = sampler.sample(step)
-          const grads = new Map<string, Float32Array>()
-          const loss = valueAndGradsInto(arrays, learnable, (vars) => {
-            const t: OperatorTensors = new Map([...fixed, ...vars])
-            const params = new Map(largeSchema.map((P) => [P.name, growTensor(P, largeSchema, op!, src, t)]))
-            return lossOf(large, params, b.inputs, b.targets, b.batch, b.seq)
-          }, grads)
-          if (!Number.isFinite(loss)) throw new DivergenceError(`operator learning diverged: loss ${loss} at step ${step + 1}; lower --lr`)
-          const gradNorm = clipGlobalNorm(grads.values(), lt.gradClip)
-          opt.update(learnable, grads, lr)
-          lossFirst ??= loss
-          lossLast = loss
-          steps = step + 1
-          job.onEvent?.({kind: 'step', step: step + 1, steps: lt.steps, loss, lr, gradNorm})
-          await new Promise((resolve) => setImmediate(resolve))
-        }
-      } finally {
-        src.dispose()
-        for (const t of fixed.values()) t.dispose()
+      for (let step = 0; step < lt.steps; step++) {
+        if (job.signal?.aborted) throw new InputError('interrupted: nothing was written (operator learning does not checkpoint; it takes minutes)')
+        const lr = lrAt(step, {lr: lt.lr, warmup: lt.warmup, steps: lt.steps, schedule: 'linear', min_lr_ratio: 0})
+        const {loss, gradNorm} = learner.step(Array.from({length: lt.accum}, (_, micro) => sampler.sample(step, micro)), lr)
+        lossFirst ??= loss
+        lossLast = loss
+        steps = step + 1
+        job.onEvent?.({kind: 'step', step: step + 1, steps: lt.steps, loss, lr, gradNorm})
+        await new Promise((resolve) => setImmediate(resolve))
       }
+      learner.release() // the grown model is streamed from the learned operator below
     }
 
     // Stream the grown model into the output: tensor by tensor, never more than the source and one grown tensor
