@@ -14,7 +14,8 @@
         "native/embedding.cc",
         "native/elementwise.cc",
         "native/optim.cc",
-        "native/optim_factored.cc"
+        "native/optim_factored.cc",
+        "native/ligo_grow.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

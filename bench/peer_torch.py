@@ -6,7 +6,8 @@ self-attention with separate q/k/v projections -> residual; LN -> Linear(C, 4C) 
 -> residual), final LayerNorm, readout tied to the token embedding, mean cross-entropy. Init N(0, 0.02), position
 table N(0, 0.01), residual output projections N(0, 0.02/sqrt(2L)). Step: forward + backward, global-norm clip at 1.0,
 torch.optim.AdamW(lr 1e-3, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on matrices and embeddings only) -- what
-`ligo train` does per step. Random token batches (vocab V, B x T). Median of the timed steps after warm-ups.
+`ligo train` does per step. With --accum K a step is K micro-batches (each loss / K, gradients summed by backward),
+as `ligo train --accum`. Random token batches (vocab V, B x T). Median of the timed steps after warm-ups.
 
   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 bench/peer_torch.py \
       --layers 4 --d-model 128 --heads 4 --vocab 256 --seq 128 --batch 16 --steps 10 --warmup 3 --threads 2
@@ -89,6 +90,7 @@ def main():
     ap.add_argument('--vocab', type=int, default=256)
     ap.add_argument('--seq', type=int, default=128)
     ap.add_argument('--batch', type=int, default=16)
+    ap.add_argument('--accum', type=int, default=1, help='micro-batches per step (gradient accumulation)')
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--threads', type=int, default=2)
@@ -123,7 +125,7 @@ def main():
                           'gflops_best': 2.0 * n ** 3 / min(ts) / 1e9, 'blas': describe_blas(libs, info['build_blas']), 'blas_libs': libs}))
         return
 
-    L, C, NH, V, T, B = a.layers, a.d_model, a.heads, a.vocab, a.seq, a.batch
+    L, C, NH, V, T, B, K = a.layers, a.d_model, a.heads, a.vocab, a.seq, a.batch, a.accum
     HS = C // NH
     if HS * NH != C:
         sys.exit(f'--heads {NH} must divide --d-model {C}')
@@ -187,14 +189,17 @@ def main():
     gen = torch.Generator().manual_seed(a.seed + 1)
 
     def step():
-        ids = torch.randint(0, V, (B, T), generator=gen)
-        targets = torch.randint(0, V, (B, T), generator=gen)
         opt.zero_grad(set_to_none=True)
-        loss = model(ids, targets)
-        loss.backward()
+        total = 0.0
+        for _ in range(K):
+            ids = torch.randint(0, V, (B, T), generator=gen)
+            targets = torch.randint(0, V, (B, T), generator=gen)
+            loss = model(ids, targets) / K
+            loss.backward()
+            total += loss.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        return loss.item()
+        return total
 
     for _ in range(a.warmup):
         step()
@@ -206,9 +211,9 @@ def main():
         times.append((time.perf_counter() - t0) * 1000.0)
     ms = median(times)
     libs = loaded_blas()
-    print(json.dumps({**info, 'layers': L, 'd_model': C, 'heads': NH, 'vocab': V, 'seq': T, 'batch': B,
+    print(json.dumps({**info, 'layers': L, 'd_model': C, 'heads': NH, 'vocab': V, 'seq': T, 'batch': B, 'accum': K,
                       'params': params, 'steps': a.steps, 'warmup': a.warmup, 'ms_per_step': ms,
-                      'ms_per_step_all': times, 'tokens_per_s': B * T / (ms / 1000.0), 'loss': loss,
+                      'ms_per_step_all': times, 'tokens_per_s': B * K * T / (ms / 1000.0), 'loss': loss,
                       'peak_rss_mib': peak_rss_mib(), 'blas': describe_blas(libs, info['build_blas']), 'blas_libs': libs}))
 
 

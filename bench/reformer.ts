@@ -2,8 +2,9 @@
  * Reformer's memory savers (issue #7): peak memory and step time of one training step (forward + backward,
  * src/train/step.ts `lossAndGrads`) of the real GPT-2 model,
  *  - by depth: L = 4, 12, 24 blocks, standard vs reversible (and reversible + chunked FFN/loss), C 128, batch 4, T 128;
- *  - by length: T = 256 … 4096, full vs shared-QK LSH attention (chunk 64, 2 rounds), and LSH + reversible + chunked
- *    FFN/loss (the whole Reformer), 2 blocks, C 64, batch 1.
+ *  - by length: T = 256 … 4096 (--lengths), full vs shared-QK LSH attention with its defaults (chunk 64, buckets
+ *    2T/64 as trax, 2 rounds), and LSH + reversible + chunked FFN/loss (the whole Reformer), 2 blocks, C 64, batch 1;
+ *    --old-default adds LSH with 8 fixed buckets (the default before lsh_chunk: chunk 2T/8, quadratic in T).
  * Each configuration runs in a fresh child process (1 warm-up step, `--steps` timed steps, then one step with
  * the engine's tensor bookkeeping hooked), which reports:
  *  - buffers_peak_mib ("tensor peak"): the peak of live tensor data during that step, each buffer counted once;
@@ -16,7 +17,7 @@
  *    first step (the Node/tfjs baseline). The cpu-family backends free tensor buffers only at garbage collection,
  *    so RSS also counts garbage not yet collected.
  * Prints a table and writes .bench/reformer.json.
- *   npx tsx bench/reformer.ts [--backend auto|native|wasm|cpu] [--steps 3] [--only depth|length]
+ *   npx tsx bench/reformer.ts [--backend auto|native|wasm|cpu] [--steps 3] [--only depth|length] [--lengths 256,4096] [--old-default]
  */
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, writeFileSync} from 'node:fs'
@@ -72,12 +73,14 @@ function cases(): Case[] {
     out.push({section: 'depth', label: `reversible L${L}`, model: {...base, reversible: true}, batch: 4, seq: 128})
     out.push({section: 'depth', label: `rev+chunks L${L}`, model: {...base, reversible: true, ffn_chunks: 4, loss_chunks: 4}, batch: 4, seq: 128})
   }
-  for (const T of [256, 512, 1024, 2048, 4096]) {
+  for (const T of arg('lengths', '256,512,1024,2048,4096').split(',').map(Number)) {
     const base = {vocab_size: 256, n_positions: T, n_layer: 2, d_model: 64, n_head: 2, d_ffn: 256}
     out.push({section: 'length', label: `full T${T}`, model: base, batch: 1, seq: T})
-    // Chunk length 64 = 2T/buckets (the paper's m = 2l/n_buckets): the attention work per token stays fixed.
-    const lsh = {...base, attention: 'lsh', lsh_buckets: T / 32, lsh_hashes: 2}
+    // The defaults: chunk length 64 with 2T/64 buckets (the paper's m = 2l/n_buckets): the work per token stays fixed.
+    const lsh = {...base, attention: 'lsh', lsh_hashes: 2}
     out.push({section: 'length', label: `lsh T${T}`, model: lsh, batch: 1, seq: T})
+    if (process.argv.includes('--old-default'))
+      out.push({section: 'length', label: `lsh 8 buckets T${T}`, model: {...lsh, lsh_buckets: 8}, batch: 1, seq: T})
     out.push({section: 'length', label: `lsh+rev+chunks T${T}`, model: {...lsh, reversible: true, ffn_chunks: 4, loss_chunks: 4}, batch: 1, seq: T})
   }
   return out

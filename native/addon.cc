@@ -384,6 +384,82 @@ Napi::Value AdafactorUpdateVector(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The tensor spec shared by ligoGrowForward/Backward: arguments 0..11 are
+// (srcs: Float32Array[], c: Float32Array | null, r1, c1, r2, c2, rowM, rowT, rowN, colM, colT, f); the row/column
+// arrays may be null (rowM/colM only when that side does not grow). `srcs` is kept alive by the caller.
+GrowSpec grow_spec(const Args& a, std::vector<const float*>& ptrs) {
+  const Napi::CallbackInfo& info = a.info;
+  if (info.Length() < 12 || !info[0].IsArray()) a.fail("argument 'srcs' must be an array of Float32Array");
+  GrowSpec s;
+  s.r1 = a.dim(2, "r1");
+  s.c1 = a.dim(3, "c1");
+  s.r2 = a.dim(4, "r2");
+  s.c2 = a.dim(5, "c2");
+  if (s.r2 < s.r1 || s.c2 < s.c1) a.fail("the grown shape [r2, c2] must be at least [r1, c1]", true);
+  double n1 = (double)s.r1 * s.c1;
+  Napi::Array arr = info[0].As<Napi::Array>();
+  uint32_t L = arr.Length();
+  bool mix = !(info[1].IsNull() || info[1].IsUndefined());
+  if (mix ? L < 1 : L != 1) a.fail(mix ? "'srcs' must hold at least one block" : "'srcs' must hold exactly one tensor without 'c'", true);
+  ptrs.resize(L);
+  for (uint32_t j = 0; j < L; j++) {
+    Napi::Value v = arr[j];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      a.fail("'srcs[" + std::to_string(j) + "]' must be a Float32Array");
+    Napi::Float32Array t = v.As<Napi::Float32Array>();
+    if ((double)t.ElementLength() < n1)
+      a.fail("'srcs[" + std::to_string(j) + "]' has " + std::to_string(t.ElementLength()) + " elements, needs " +
+             std::to_string((long long)n1), true);
+    ptrs[j] = t.Data();
+  }
+  s.src = ptrs.data();
+  s.L = mix ? (int)L : 0;
+  s.c = mix ? a.f32(1, "c", L) : nullptr;
+  long er = s.r2 - s.r1, ec = s.c2 - s.c1;
+  s.rowM = er > 0 ? a.f32(6, "rowM", (double)er * s.r1) : nullptr;
+  s.rowT = er > 0 ? f32_or_null(a, 7, "rowT", (double)s.r1 * s.r1) : nullptr;
+  s.rowN = f32_or_null(a, 8, "rowN", (double)s.r2);
+  s.colM = ec > 0 ? a.f32(9, "colM", (double)ec * s.c1) : nullptr;
+  s.colT = ec > 0 ? f32_or_null(a, 10, "colT", (double)s.c1 * s.c1) : nullptr;
+  s.f = (float)a.num(11, "f");
+  return s;
+}
+
+// ligoGrowForward(srcs, c, r1, c1, r2, c2, rowM, rowT, rowN, colM, colT, f, out)
+Napi::Value LigoGrowForward(const Napi::CallbackInfo& info) {
+  Args a{info, "ligoGrowForward"};
+  std::vector<const float*> ptrs;
+  GrowSpec s = grow_spec(a, ptrs);
+  ligo_grow_forward(s, a.f32(12, "out", (double)s.r2 * s.c2));
+  return info.Env().Undefined();
+}
+
+// ligoGrowBackward(srcs, c, r1, c1, r2, c2, rowM, rowT, rowN, colM, colT, f, G, dc, dRowM, dRowT, dColM, dColT):
+// the gradient outputs may be null (not wanted) and are added into.
+Napi::Value LigoGrowBackward(const Napi::CallbackInfo& info) {
+  Args a{info, "ligoGrowBackward"};
+  std::vector<const float*> ptrs;
+  GrowSpec s = grow_spec(a, ptrs);
+  const float* G = a.f32(12, "G", (double)s.r2 * s.c2);
+  long er = s.r2 - s.r1, ec = s.c2 - s.c1;
+  GrowGrads d;
+  d.dc = s.L > 0 ? f32_or_null(a, 13, "dc", s.L) : nullptr;
+  d.dRowM = er > 0 ? f32_or_null(a, 14, "dRowM", (double)er * s.r1) : nullptr;
+  d.dRowT = er > 0 ? f32_or_null(a, 15, "dRowT", (double)s.r1 * s.r1) : nullptr;
+  d.dColM = ec > 0 ? f32_or_null(a, 16, "dColM", (double)ec * s.c1) : nullptr;
+  d.dColT = ec > 0 ? f32_or_null(a, 17, "dColT", (double)s.c1 * s.c1) : nullptr;
+  ligo_grow_backward(s, G, d);
+  return info.Env().Undefined();
+}
+
+// accumulateScaled(acc, g, scale): acc += scale·g, in double per element (JavaScript's arithmetic).
+Napi::Value AccumulateScaled(const Napi::CallbackInfo& info) {
+  Args a{info, "accumulateScaled"};
+  long n = f32_length(a, 0, "acc");
+  accumulate_scaled(a.f32(0, "acc", n), a.f32(1, "g", n), n, a.num(2, "scale"));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", isa_name(active_isa()));
@@ -417,6 +493,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cameUpdateVector", Napi::Function::New(env, CameUpdateVector, "cameUpdateVector"));
   exports.Set("adafactorUpdateMatrix", Napi::Function::New(env, AdafactorUpdateMatrix, "adafactorUpdateMatrix"));
   exports.Set("adafactorUpdateVector", Napi::Function::New(env, AdafactorUpdateVector, "adafactorUpdateVector"));
+  exports.Set("ligoGrowForward", Napi::Function::New(env, LigoGrowForward, "ligoGrowForward"));
+  exports.Set("ligoGrowBackward", Napi::Function::New(env, LigoGrowBackward, "ligoGrowBackward"));
+  exports.Set("accumulateScaled", Napi::Function::New(env, AccumulateScaled, "accumulateScaled"));
   return exports;
 }
 

@@ -29,7 +29,8 @@ const char* isa_name(Isa isa);
 #if LIGO_X86
 // e^x for 16 lanes, Cephes-style: x = n·ln2 + r, e^r by a degree-6 polynomial, 2^n by scalef. ~1 ulp.
 LIGO_AVX512 static inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7f));
+  // Clamp with x as the second operand: max/min return it when it is NaN, so NaN propagates (never a clamp bound).
+  x = _mm512_min_ps(_mm512_set1_ps(88.7f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
   __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -71,7 +72,7 @@ LIGO_AVX2 static inline float hmax256(__m256 v) {
 // [−87.33, 88.3] (n ∈ [−126, 127], normal floats) and lanes below −87.33 return 0 (where e^x underflows anyway).
 LIGO_AVX2 static inline __m256 exp256(__m256 x) {
   __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33f), _CMP_LT_OQ);
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33f)), _mm256_set1_ps(88.3f));
+  x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.33f), x)); // NaN propagates, as in exp512
   __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);

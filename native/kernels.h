@@ -80,4 +80,34 @@ void adafactor_update_matrix(float* w, const float* g, float* m, float* v_row, f
 void adafactor_update_vector(float* w, const float* g, float* m, float* v, long n, double lr, double decay,
                              double beta1, double beta2, double eps1, double eps2, double clip, bool scale_parameter);
 
+// ligo_grow.cc — LiGO materialisation of one grown tensor viewed as [r, c] (a vector as [r, 1]), and its
+// closed-form backward (see the file's header). Operator arrays: rowM [r2−r1, r1], rowT [r1, r1] (null: the
+// identity), rowN [r2] (null: no in-dimension scaling), colM [c2−c1, c1], colT [c1, c1] (null: identity).
+struct GrowSpec {
+  int L = 0;                       // source blocks mixed (0: a global tensor, src[0] is used as it is)
+  const float* const* src = nullptr;  // max(L, 1) source tensors of r1·c1 values
+  const float* c = nullptr;        // depth coefficients [L]
+  long r1 = 0, c1 = 0, r2 = 0, c2 = 0;
+  const float* rowM = nullptr;
+  const float* rowT = nullptr;
+  const float* rowN = nullptr;
+  const float* colM = nullptr;
+  const float* colT = nullptr;
+  float f = 1.0f;                  // µP compensation factor
+};
+// out [r2, c2] (overwritten).
+void ligo_grow_forward(const GrowSpec& s, float* out);
+// Gradients from G = dL/dout [r2, c2], added into the non-null outputs: dc [L], dRowM, dRowT, dColM, dColT (the
+// shapes of the operator arrays).
+struct GrowGrads {
+  float* dc = nullptr;
+  float* dRowM = nullptr;
+  float* dRowT = nullptr;
+  float* dColM = nullptr;
+  float* dColT = nullptr;
+};
+void ligo_grow_backward(const GrowSpec& s, const float* G, const GrowGrads& d);
+// acc[i] = float(acc[i] + scale·g[i]) computed in double (JavaScript's `acc[i] += scale * g[i]`, bit for bit).
+void accumulate_scaled(float* acc, const float* g, long n, double scale);
+
 }  // namespace ligo

@@ -1,5 +1,7 @@
 // Cross-entropy, mean over rows: loss = (1/N)·Σ_i (lse_i − logits[i, t_i]), lse_i = log Σ_j exp(logits[i, j]).
 // backward: dlogits[i, j] = dloss/N · (exp(logits[i, j] − lse_i) − [j = t_i]).
+// A row holding a NaN or ±Inf logit gets lse NaN, so the loss is NaN as on the tfjs reference path (whose one-hot
+// product turns any non-finite logit into NaN): a corrupted model never evaluates as healthy.
 #include <cmath>
 #include <vector>
 
@@ -12,7 +14,10 @@ namespace {
 
 float row_lse_ref(const float* x, int V) {
   float mx = x[0];
-  for (int j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
+  for (int j = 0; j < V; j++) {
+    if (!std::isfinite(x[j])) return NAN;
+    mx = x[j] > mx ? x[j] : mx;
+  }
   double s = 0;
   for (int j = 0; j < V; j++) s += std::exp((double)x[j] - mx);
   return mx + (float)std::log(s);
@@ -25,7 +30,14 @@ void row_grad_ref(const float* x, float lse, int t, int V, float k, float* d) {
 #if LIGO_X86
 LIGO_AVX512 float row_lse_512(const float* x, int V) {
   __m512 mx = _mm512_set1_ps(-INFINITY);
-  for (int j = 0; j < V; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), lanes(V - j), x + j));
+  __mmask16 bad = 0;
+  for (int j = 0; j < V; j += 16) {
+    __mmask16 k = lanes(V - j);
+    __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + j);
+    mx = _mm512_max_ps(mx, v);
+    bad |= _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(v, v), _mm512_setzero_ps(), _CMP_UNORD_Q);  // v − v is NaN for NaN, ±Inf
+  }
+  if (bad) return NAN;
   float m = _mm512_reduce_max_ps(mx);
   __m512 vm = _mm512_set1_ps(m), s = _mm512_setzero_ps();
   for (int j = 0; j < V; j += 16) {
@@ -47,10 +59,14 @@ LIGO_AVX512 void row_grad_512(const float* x, float lse, int t, int V, float kk,
 
 LIGO_AVX2 float row_lse_256(const float* x, int V) {
   __m256 mx = _mm256_set1_ps(-INFINITY);
+  int bad = 0;
   for (int j = 0; j < V; j += 8) {
     __m256i k = lanes8(V - j);
-    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(x + j, k), _mm256_castsi256_ps(k)));
+    __m256 v = _mm256_maskload_ps(x + j, k);  // 0 in the lanes past V
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, v, _mm256_castsi256_ps(k)));
+    bad |= _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_UNORD_Q));
   }
+  if (bad) return NAN;
   float m = hmax256(mx);
   __m256 vm = _mm256_set1_ps(m), s = _mm256_setzero_ps();
   for (int j = 0; j < V; j += 8) {

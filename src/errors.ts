@@ -30,7 +30,8 @@ export class ConfigError extends InputError {
 
   constructor(field: string, value: unknown, expected: string, source?: string) {
     const where = source ? `${source}: ` : ''
-    super(`${where}config key '${field}' ${describeValue(value)}: expected ${expected}`, {code: 'E_CONFIG'})
+    const key = field.length > 200 ? field.slice(0, 197) + '...' : field // a key may be any string in the file
+    super(`${where}config key '${key}' ${describeValue(value)}: expected ${expected}`, {code: 'E_CONFIG'})
     this.field = field
   }
 }
@@ -60,13 +61,59 @@ export class DivergenceError extends LigoError {
 }
 
 function describeValue(value: unknown): string {
-  if (value === undefined) return 'is missing'
-  let text: string
-  try {
-    text = JSON.stringify(value) ?? String(value)
-  } catch {
-    text = String(value)
+  return value === undefined ? 'is missing' : `has value ${preview(value)}`
+}
+
+/**
+ * A JSON-like preview of any value for an error message, at most `max` characters (then `...`). Built without
+ * recursion and stopping once `max` characters are out, so a value nested 100,000 deep or holding a million
+ * entries (a hostile config or safetensors header) costs O(max), where JSON.stringify or String() would overflow
+ * the stack or build megabytes.
+ */
+export function preview(value: unknown, max = 80): string {
+  let out = ''
+  type Frame = {arr: readonly unknown[]; i: number} | {obj: Record<string, unknown>; keys: string[]; i: number}
+  const stack: Frame[] = []
+  const open = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      out += '['
+      stack.push({arr: v, i: 0})
+    } else if (typeof v === 'object' && v !== null) {
+      out += '{'
+      const keys: string[] = []
+      for (const k in v) if (Object.hasOwn(v, k) && keys.push(k) > max) break
+      stack.push({obj: v as Record<string, unknown>, keys, i: 0})
+    } else if (typeof v === 'string') {
+      out += JSON.stringify(v.length > max ? v.slice(0, max + 1) : v)
+    } else {
+      out += v === null ? 'null' : String(v) // numbers, booleans, undefined, bigints, functions, symbols
+    }
   }
-  if (text.length > 80) text = text.slice(0, 77) + '...'
-  return `has value ${text}`
+  open(value)
+  while (stack.length > 0 && out.length <= max) {
+    const top = stack[stack.length - 1]
+    if ('arr' in top) {
+      if (top.i < top.arr.length) {
+        if (top.i > 0) out += ','
+        open(top.arr[top.i++])
+      } else {
+        out += ']'
+        stack.pop()
+      }
+    } else if (top.i < top.keys.length) {
+      const k = top.keys[top.i++]
+      out += `${top.i > 1 ? ',' : ''}${JSON.stringify(k.length > max ? k.slice(0, max + 1) : k)}:`
+      open(top.obj[k])
+    } else {
+      out += '}'
+      stack.pop()
+    }
+  }
+  return out.length > max ? out.slice(0, max - 3) + '...' : out
+}
+
+/** At most `max` items of a list, then how many more: error messages stay short for any input. */
+export function listSome(items: readonly string[], max = 20): string {
+  const shown = items.slice(0, max).join(', ')
+  return items.length > max ? `${shown} and ${items.length - max} more (${items.length} in all)` : shown
 }

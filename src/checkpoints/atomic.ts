@@ -34,23 +34,83 @@ export interface WriteAtomicOptions {
  * fsync the directory. On failure the temp file is removed and the old `file` (if any) is left as it was.
  */
 export function writeFileAtomic(file: string, data: AtomicData, opts: WriteAtomicOptions = {}): void {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
-  let fd: number | undefined
+  const out = AtomicFile.open(file, opts)
   try {
-    fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o666)
     const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data
-    for (const chunk of chunks) writeAll(fd, chunk)
-    fs.fsyncSync(fd)
-    fs.closeSync(fd)
-    fd = undefined
-    opts.beforeRename?.(tmp)
-    fs.renameSync(tmp, file)
+    let at = 0
+    for (const chunk of chunks) {
+      out.write(chunk, at)
+      at += chunk.byteLength
+    }
   } catch (err) {
-    if (fd !== undefined) closeQuietly(fd)
-    removeQuietly(tmp)
-    throw ioError(file, 'write', err)
+    out.abort()
+    throw err
   }
-  fsyncDir(path.dirname(file))
+  out.commit()
+}
+
+/**
+ * A file written piece by piece, at any positions and in any order, then published atomically by `commit()`
+ * exactly as `writeFileAtomic` publishes (temp file beside the target, fsync, rename, fsync the directory), for
+ * files too large to assemble in memory first. `abort()` removes the temp file; the target is never touched
+ * before `commit()`.
+ */
+export class AtomicFile {
+  private fd: number | undefined
+
+  private constructor(
+    readonly file: string,
+    readonly tmp: string,
+    fd: number,
+    private readonly opts: WriteAtomicOptions,
+  ) {
+    this.fd = fd
+  }
+
+  static open(file: string, opts: WriteAtomicOptions = {}): AtomicFile {
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
+    let fd: number
+    try {
+      fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o666)
+    } catch (err) {
+      removeQuietly(tmp)
+      throw ioError(file, 'write', err)
+    }
+    return new AtomicFile(file, tmp, fd, opts)
+  }
+
+  /** Write all of `chunk` at byte `position` of the file. */
+  write(chunk: Uint8Array, position: number): void {
+    if (this.fd === undefined) throw new LigoError(`AtomicFile(${this.file}): written after commit or abort`)
+    try {
+      writeAll(this.fd, chunk, position)
+    } catch (err) {
+      this.abort()
+      throw ioError(this.file, 'write', err)
+    }
+  }
+
+  commit(): void {
+    if (this.fd === undefined) throw new LigoError(`AtomicFile(${this.file}): committed after commit or abort`)
+    try {
+      fs.fsyncSync(this.fd)
+      fs.closeSync(this.fd)
+      this.fd = undefined
+      this.opts.beforeRename?.(this.tmp)
+      fs.renameSync(this.tmp, this.file)
+    } catch (err) {
+      this.abort()
+      throw ioError(this.file, 'write', err)
+    }
+    fsyncDir(path.dirname(this.file))
+  }
+
+  /** Close and remove the temp file (idempotent; never throws). */
+  abort(): void {
+    if (this.fd !== undefined) closeQuietly(this.fd)
+    this.fd = undefined
+    removeQuietly(this.tmp)
+  }
 }
 
 export interface AppendOptions {
@@ -277,11 +337,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-function writeAll(fd: number, chunk: Uint8Array): void {
+function writeAll(fd: number, chunk: Uint8Array, position?: number): void {
   let done = 0
   while (done < chunk.byteLength) {
     // Large writes may be partial; at most 1 GiB per call keeps below the platform's per-call limit.
-    const n = fs.writeSync(fd, chunk, done, Math.min(chunk.byteLength - done, 1 << 30))
+    const len = Math.min(chunk.byteLength - done, 1 << 30)
+    const n = position === undefined ? fs.writeSync(fd, chunk, done, len) : fs.writeSync(fd, chunk, done, len, position + done)
     done += n
   }
 }

@@ -22,8 +22,8 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {FileFormatError, InputError, LigoError} from '../errors.js'
-import {errnoCode, ioError, writeFileAtomic} from './atomic.js'
+import {FileFormatError, InputError, LigoError, preview} from '../errors.js'
+import {AtomicFile, errnoCode, ioError, writeFileAtomic} from './atomic.js'
 
 export type StDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8'
 export type StFloatDtype = 'F32' | 'F16' | 'BF16'
@@ -33,6 +33,15 @@ export type StData = Float32Array | Int32Array | Uint8Array
 export const ST_DTYPES: readonly StDtype[] = ['F32', 'F16', 'BF16', 'I32', 'I64', 'U8']
 /** The reference reader's limit on the header length N. */
 export const MAX_HEADER_SIZE = 100_000_000
+/**
+ * Limits on the header's structure, checked by a linear scan before JSON.parse so that a hostile header is
+ * refused in O(N) time and O(1) memory (JSON.parse of 1.5 M tiny entries takes 12 s and 2 GB): at most this
+ * many tensors per file (the largest file ligo writes, CAME's state for a 1024-layer model, has ~82k; real
+ * Hugging Face shards hold hundreds), a shape of at most MAX_RANK dimensions, and no nesting beyond a header's
+ * own three levels (root → entry → shape/data_offsets).
+ */
+export const MAX_HEADER_ENTRIES = 131_072
+export const MAX_RANK = 64
 /** The index file of a sharded Hugging Face checkpoint. */
 export const SHARD_INDEX_FILE = 'model.safetensors.index.json'
 
@@ -85,6 +94,8 @@ export interface StReadOptions {
   checkFinite?: boolean
   /** Decode only these tensors; each must exist. */
   only?: readonly string[]
+  /** readSafetensors: called after each tensor is read with the bytes read so far and the total to read. */
+  onProgress?: (bytes: number, total: number) => void
 }
 
 export interface StWriteOptions {
@@ -116,16 +127,23 @@ export function parseSafetensors(buf: Uint8Array, label: string, opts: StReadOpt
 
 /**
  * Read a safetensors file: the header first (validated against the file size), then each selected tensor with
- * its own positioned read. The file is never read whole.
+ * its own positioned read straight into the tensor's own buffer, which F32/I32/U8 data then views without a copy
+ * (on little-endian hosts). The file is never read whole: peak memory is the tensors read (at most the file's
+ * size) plus, for F16/BF16/I64, one tensor's raw bytes while it is decoded.
  */
 export function readSafetensors(file: string, opts: StReadOptions = {}): StFile {
   return withFile(file, (fd, size) => {
     const header = readHeaderFd(fd, size, file)
     const tensors = new Map<string, StTensor>()
-    for (const [name, e] of selectEntries(header.entries, opts.only, file)) {
+    const selected = selectEntries(header.entries, opts.only, file)
+    const total = selected.reduce((n, [, e]) => n + e.end - e.begin, 0)
+    let done = 0
+    for (const [name, e] of selected) {
       const bytes = new Uint8Array(e.end - e.begin) // <= file size: checked by parseHeader
       readExact(fd, bytes, header.dataOffset + e.begin, file, name)
       tensors.set(name, decodeTensor(name, e, bytes, file, true, opts.checkFinite ?? false))
+      done += e.end - e.begin
+      opts.onProgress?.(done, total)
     }
     return {tensors, metadata: header.metadata}
   })
@@ -203,9 +221,111 @@ export function serializeSafetensors(tensors: StTensorsInput, opts: StWriteOptio
   return out
 }
 
-/** Write a safetensors file atomically (temp file, fsync, rename; see atomic.ts). */
+/**
+ * Write a safetensors file atomically (temp file, fsync, rename; see atomic.ts), one tensor at a time: F16/BF16/I64
+ * encodings exist for one tensor at once, never for the whole file.
+ */
 export function writeSafetensors(file: string, tensors: StTensorsInput, opts: StWriteOptions = {}): void {
-  writeFileAtomic(file, prepare(tensors, opts))
+  const items = validate(tensors, opts)
+  const w = SafetensorsWriter.create(file, items.map((it) => [it.name, {shape: it.shape, dtype: it.dtype}]), {metadata: opts.metadata})
+  try {
+    for (const it of items) w.write(it.name, it.data)
+  } catch (err) {
+    w.abort()
+    throw err
+  }
+  w.close()
+}
+
+/** A tensor announced to `SafetensorsWriter` before its data exists. */
+export interface StTensorSpec {
+  shape: readonly number[]
+  /** Stored dtype (default F32); the data written later must suit it as in `StTensorInput`. */
+  dtype?: StDtype
+}
+
+export interface StStreamOptions {
+  metadata?: Readonly<Record<string, string>>
+  /** Called after each tensor is written with the bytes written so far and the file's size. */
+  onProgress?: (bytes: number, total: number) => void
+}
+
+/**
+ * A safetensors file written tensor by tensor, for files too large to hold whole: the header is laid out from
+ * the tensors' names, shapes and dtypes up front, then each tensor's bytes go straight to their place in the file
+ * (positioned writes, any order), and `close()` publishes it atomically once every tensor is written. Memory: one
+ * tensor's encoding at a time (none for F32/I32/U8 on little-endian hosts). The bytes equal `serializeSafetensors`
+ * of the same tensors.
+ */
+export class SafetensorsWriter {
+  /** The size of the finished file. */
+  readonly size: number
+  private readonly entries: Map<string, {dtype: StDtype; shape: number[]; begin: number; end: number}>
+  private readonly dataOffset: number
+  private readonly pending: Set<string>
+  private written = 0
+
+  private constructor(
+    private readonly out: AtomicFile,
+    specs: [string, StTensorSpec][],
+    private readonly opts: StStreamOptions,
+  ) {
+    const items = specs.map(([name, t]) => {
+      const dtype = t.dtype ?? 'F32'
+      if (!(ST_DTYPES as readonly string[]).includes(dtype)) throw new LigoError(`safetensors writer: tensor '${name}' has unknown dtype '${dtype}'`)
+      const shape = checkShape(name, t.shape)
+      return {name, dtype, shape, nbytes: numelOf(shape) * DTYPE_SIZE[dtype]}
+    })
+    if (new Set(items.map((it) => it.name)).size !== items.length) throw new LigoError('safetensors writer: a tensor name occurs twice')
+    const layout = layoutFile(items, opts.metadata)
+    this.entries = layout.entries
+    this.dataOffset = layout.head.byteLength
+    this.size = layout.head.byteLength + layout.dataBytes
+    this.pending = new Set(this.entries.keys())
+    this.out.write(layout.head, 0)
+  }
+
+  /** Opens `file`'s temp sibling and writes the header. */
+  static create(file: string, specs: Iterable<[string, StTensorSpec]>, opts: StStreamOptions = {}): SafetensorsWriter {
+    const list = [...specs]
+    const out = AtomicFile.open(file)
+    try {
+      return new SafetensorsWriter(out, list, opts)
+    } catch (err) {
+      out.abort()
+      throw err
+    }
+  }
+
+  /** Writes one announced tensor (once), encoded in its announced dtype. */
+  write(name: string, data: StData): void {
+    const e = this.entries.get(name)
+    if (!e) throw new LigoError(`safetensors writer: tensor '${name}' was not announced when the file was created`)
+    if (!this.pending.has(name)) throw new LigoError(`safetensors writer: tensor '${name}' is written twice`)
+    const dtype = storedDtype(name, {shape: e.shape, data, dtype: e.dtype}, undefined)
+    const count = numelOf(e.shape)
+    if (data.length !== count) {
+      throw new LigoError(`safetensors writer: tensor '${name}' has shape [${e.shape.join(', ')}] (${count} elements) but ${data.length} values`)
+    }
+    this.out.write(encodeTensor({name, dtype, shape: e.shape, data}), this.dataOffset + e.begin)
+    this.pending.delete(name)
+    this.written += e.end - e.begin
+    this.opts.onProgress?.(this.dataOffset + this.written, this.size)
+  }
+
+  /** Publishes the file; every announced tensor must have been written (otherwise nothing is published). */
+  close(): void {
+    if (this.pending.size > 0) {
+      this.out.abort()
+      throw new LigoError(`safetensors writer: ${this.pending.size} announced tensor(s) were never written: ${quoteList([...this.pending])}`)
+    }
+    this.out.commit()
+  }
+
+  /** Drops the unfinished file (idempotent). */
+  abort(): void {
+    this.out.abort()
+  }
 }
 
 interface Prepared {
@@ -217,18 +337,19 @@ interface Prepared {
 
 /** Validate the input and lay out the file: [length+header, tensor bytes...], ready to concatenate. */
 function prepare(input: StTensorsInput, opts: StWriteOptions): Uint8Array[] {
+  const items = validate(input, opts)
+  const bytes = new Map(items.map((it) => [it.name, encodeTensor(it)]))
+  const layout = layoutFile(items.map((it) => ({...it, nbytes: bytes.get(it.name)!.byteLength})), opts.metadata)
+  return [layout.head, ...[...layout.entries.keys()].map((name) => bytes.get(name)!)]
+}
+
+/** Every tensor to write checked (name, shape, value count, dtype) before anything is written. */
+function validate(input: StTensorsInput, opts: StWriteOptions): Prepared[] {
   const entries: [string, StTensorInput][] =
     input instanceof Map ? [...(input as ReadonlyMap<string, StTensorInput>)] : Object.entries(input)
-  const items: Prepared[] = entries.map(([name, t]) => {
-    if (name === '__metadata__') throw new LigoError(`safetensors writer: '__metadata__' cannot be a tensor name`)
-    const shape = [...t.shape]
-    let count = 1
-    for (const d of shape) {
-      if (!Number.isSafeInteger(d) || d < 0) {
-        throw new LigoError(`safetensors writer: tensor '${name}' has shape [${shape.join(', ')}]; dims must be integers >= 0`)
-      }
-      count *= d
-    }
+  return entries.map(([name, t]) => {
+    const shape = checkShape(name, t.shape)
+    const count = numelOf(shape)
     if (count !== t.data.length) {
       throw new LigoError(
         `safetensors writer: tensor '${name}' has shape [${shape.join(', ')}] (${count} elements) but ${t.data.length} values`,
@@ -236,33 +357,60 @@ function prepare(input: StTensorsInput, opts: StWriteOptions): Uint8Array[] {
     }
     return {name, dtype: storedDtype(name, t, opts.dtype), shape, data: t.data}
   })
-  items.sort((a, b) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || compareUtf8(a.name, b.name))
+}
 
+/** A tensor name and shape checked for writing; returns the shape as a fresh array. */
+function checkShape(name: string, dims: readonly number[]): number[] {
+  if (name === '__metadata__') throw new LigoError(`safetensors writer: '__metadata__' cannot be a tensor name`)
+  const shape = [...dims]
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new LigoError(`safetensors writer: tensor '${name}' has shape [${shape.join(', ')}]; dims must be integers >= 0`)
+    }
+  }
+  return shape
+}
+
+function numelOf(shape: readonly number[]): number {
+  let n = 1
+  for (const d of shape) n *= d
+  return n
+}
+
+/**
+ * The file's layout: the length-prefixed header (tensors ordered by descending dtype, the reference's alignment
+ * order, then name; `__metadata__` first with sorted keys; compact JSON padded with spaces to a multiple of 8)
+ * and each tensor's data offsets, in file order.
+ */
+function layoutFile(
+  items: {name: string; dtype: StDtype; shape: number[]; nbytes: number}[],
+  metadata: Readonly<Record<string, string>> | undefined,
+): {head: Uint8Array; entries: Map<string, {dtype: StDtype; shape: number[]; begin: number; end: number}>; dataBytes: number} {
+  const sorted = [...items].sort((a, b) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || compareUtf8(a.name, b.name))
   const parts: string[] = []
-  if (opts.metadata !== undefined && Object.keys(opts.metadata).length > 0) {
-    const keys = Object.keys(opts.metadata).sort(compareUtf8)
+  if (metadata !== undefined && Object.keys(metadata).length > 0) {
+    const keys = Object.keys(metadata).sort(compareUtf8)
     const fields = keys.map((k) => {
-      const v = (opts.metadata as Record<string, unknown>)[k]
+      const v = (metadata as Record<string, unknown>)[k]
       if (typeof v !== 'string') throw new LigoError(`safetensors writer: __metadata__ value of '${k}' must be a string, found ${typeof v}`)
       return `${JSON.stringify(k)}:${JSON.stringify(v)}`
     })
     parts.push(`"__metadata__":{${fields.join(',')}}`)
   }
-  const chunks: Uint8Array[] = []
+  const entries = new Map<string, {dtype: StDtype; shape: number[]; begin: number; end: number}>()
   let offset = 0
-  for (const it of items) {
-    const bytes = encodeTensor(it)
-    const offsets = `[${offset},${offset + bytes.byteLength}]`
-    parts.push(`${JSON.stringify(it.name)}:{"dtype":"${it.dtype}","shape":[${it.shape.join(',')}],"data_offsets":${offsets}}`)
-    offset += bytes.byteLength
-    chunks.push(bytes)
+  for (const it of sorted) {
+    const end = offset + it.nbytes
+    parts.push(`${JSON.stringify(it.name)}:{"dtype":"${it.dtype}","shape":[${it.shape.join(',')}],"data_offsets":[${offset},${end}]}`)
+    entries.set(it.name, {dtype: it.dtype, shape: it.shape, begin: offset, end})
+    offset = end
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`)
   const n = Math.ceil(json.byteLength / 8) * 8
   const head = new Uint8Array(8 + n).fill(0x20, 8)
   new DataView(head.buffer).setBigUint64(0, BigInt(n), true)
   head.set(json, 8)
-  return [head, ...chunks]
+  return {head, entries, dataBytes: offset}
 }
 
 function storedDtype(name: string, t: StTensorInput, floatDtype: StFloatDtype | undefined): StDtype {
@@ -349,6 +497,7 @@ function parseHeader(bytes: Uint8Array, label: string, dataLen: number): StHeade
   } catch {
     throw new FileFormatError(label, 'header is not valid UTF-8')
   }
+  checkStructure(text, label)
   let root: unknown
   try {
     root = JSON.parse(text)
@@ -473,6 +622,43 @@ function checkEntry(name: string, value: unknown, label: string, dataLen: number
     )
   }
   return {dtype: dtype as StDtype, shape: [...dims], begin, end}
+}
+
+/**
+ * Refuse, before parsing, a header whose structure no safetensors header has: more than MAX_HEADER_ENTRIES
+ * top-level keys, an array of more than MAX_RANK values, or nesting deeper than three levels. One pass over the
+ * text, no allocation; malformed JSON is left for JSON.parse to report.
+ */
+function checkStructure(text: string, label: string): void {
+  let depth = 0
+  let entries = 0
+  let values = 0 // in the current depth-3 array
+  let name = '' // the top-level key being read (for messages), up to 200 characters
+  let atKey = false // the next string at depth 1 is a key
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22 /* " */) {
+      const start = i
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c /* \ */) i++
+      if (depth === 1 && atKey) {
+        atKey = false
+        if (++entries > MAX_HEADER_ENTRIES)
+          throw new FileFormatError(label, `header lists more than ${MAX_HEADER_ENTRIES} tensors (the limit of this reader; not a model file ligo or Hugging Face writes, or corrupt)`)
+        name = text.slice(start + 1, Math.min(i, start + 201))
+      }
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > 3)
+        throw new FileFormatError(label, `header nests deeper than a safetensors header does (3 levels) in entry '${truncate(name)}'`)
+      if (depth === 1) atKey = c === 0x7b
+      if (depth === 3) values = 0
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--
+    } else if (c === 0x2c /* , */) {
+      if (depth === 1) atKey = true
+      else if (depth === 3 && ++values >= MAX_RANK)
+        throw new FileFormatError(label, `tensor '${truncate(name)}': an array in its entry has more than ${MAX_RANK} values (shapes have at most ${MAX_RANK} dimensions)`)
+    }
+  }
 }
 
 /**
@@ -811,13 +997,7 @@ function compareUtf8(a: string, b: string): number {
 
 function describe(v: unknown): string {
   const type = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v
-  let text: string
-  try {
-    text = JSON.stringify(v) ?? String(v)
-  } catch {
-    text = String(v)
-  }
-  return `${type} ${truncate(text)}`
+  return `${type} ${preview(v, 60)}` // bounded: a header value may nest 100,000 deep
 }
 
 function truncate(s: string, max = 60): string {

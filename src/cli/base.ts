@@ -2,9 +2,12 @@
  * Shared command plumbing: the --backend flag, --json, error → exit-code mapping, and progress output on
  * stderr that stays quiet under --json. Library code never prints; commands render through here.
  */
+import * as path from 'node:path'
+
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 import ora, {type Ora} from 'ora'
 
+import type {IoProgress} from '../checkpoints/checkpoint.js'
 import {BACKEND_NAMES, type BackendInfo, type BackendName, initBackend} from '../compute/backend.js'
 import {LigoError} from '../errors.js'
 import {type ProgressAt, ProgressThrottle, spinnerAllowed} from './progress.js'
@@ -55,6 +58,23 @@ export abstract class BaseCommand extends Command {
     }
     if (this.spinner) this.spinner.text = text
     else if (this.throttle!.due(performance.now(), at)) this.logToStderr(text)
+  }
+
+  /**
+   * Progress for long checkpoint reads and writes (`loadCheckpoint`, growth's streamed writes): a status line with
+   * the bytes done, on a terminal only (quiet when piped or under --json), for files of 64 MiB or more.
+   */
+  protected ioProgress(): IoProgress {
+    let shown = 0
+    return ({file, verb, bytes, total}) => {
+      if (this.jsonEnabled() || !process.stderr.isTTY || !process.stderr.columns || total < 64 * 2 ** 20) return
+      const now = performance.now()
+      if (bytes < total && now - shown < 200) return
+      shown = now
+      this.progress(`${verb === 'read' ? 'reading' : 'writing'} ${path.basename(file)}: ${(bytes / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB`)
+      this.spinner?.render() // reads and writes are synchronous: the spinner's timer would not draw until they end
+      if (bytes === total) this.progressDone()
+    }
   }
 
   protected progressDone(text?: string): void {

@@ -21,6 +21,15 @@ export function resolveConfigPath(value: string): string {
   throw new InputError(`--config ${value}: no such file, and no such preset (presets: ${presets.join(', ')})`)
 }
 
+/** Whether a config path is one of the presets shipped in configs/ (its settings are defaults, not the user's). */
+export function isPreset(file: string): boolean {
+  try {
+    return path.dirname(fs.realpathSync(file)) === fs.realpathSync(PRESET_DIR)
+  } catch {
+    return false
+  }
+}
+
 export const overrideFlags = {
   steps: Flags.integer({min: 1, description: 'optimizer steps (train.steps)', helpGroup: 'OVERRIDES'}),
   batch: Flags.integer({min: 1, description: 'sequences per micro-batch (train.batch)', helpGroup: 'OVERRIDES'}),
@@ -29,7 +38,7 @@ export const overrideFlags = {
   lr: Flags.custom<number>({parse: async (s) => positive('--lr', s), description: 'peak learning rate (train.lr)', helpGroup: 'OVERRIDES'})(),
   warmup: Flags.integer({min: 0, description: 'warmup steps (train.warmup)', helpGroup: 'OVERRIDES'}),
   schedule: Flags.option({options: ['cosine', 'linear', 'constant'] as const, description: 'LR decay (train.schedule)', helpGroup: 'OVERRIDES'})(),
-  optimizer: Flags.option({options: OPTIMIZERS, description: 'optimizer, with its published defaults (train.optimizer)', helpGroup: 'OVERRIDES'})(),
+  optimizer: Flags.option({options: OPTIMIZERS, description: "optimizer (train.optimizer), with its published defaults for the settings your own config does not give (a preset's are replaced)", helpGroup: 'OVERRIDES'})(),
   'weight-decay': Flags.custom<number>({parse: async (s) => nonNegative('--weight-decay', s), description: 'decoupled weight decay (train.weight_decay)', helpGroup: 'OVERRIDES'})(),
   'grad-clip': Flags.custom<number>({parse: async (s) => nonNegative('--grad-clip', s), description: 'global-norm clip, 0 = off (train.grad_clip)', helpGroup: 'OVERRIDES'})(),
   'eval-every': Flags.integer({min: 0, description: 'evaluate every N steps (train.eval_every)', helpGroup: 'OVERRIDES'}),
@@ -44,7 +53,8 @@ export const overrideFlags = {
   'ffn-chunks': Flags.integer({min: 1, description: 'compute each FFN in N row chunks (model.ffn_chunks)', helpGroup: 'OVERRIDES'}),
   'loss-chunks': Flags.integer({min: 1, description: 'compute the logits and loss in N row chunks (model.loss_chunks)', helpGroup: 'OVERRIDES'}),
   attention: Flags.option({options: ['full', 'lsh'] as const, description: 'full causal attention, or Reformer shared-QK LSH attention (model.attention)', helpGroup: 'OVERRIDES'})(),
-  'lsh-buckets': Flags.integer({min: 1, description: 'LSH buckets per hash round, 1 or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
+  'lsh-buckets': Flags.integer({min: 0, description: 'LSH buckets per hash round: 0 = from the length and --lsh-chunk (default), 1, or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
+  'lsh-chunk': Flags.integer({min: 0, description: 'LSH chunk length (default 64; 0 = 2·T/buckets) (model.lsh_chunk)', helpGroup: 'OVERRIDES'}),
   'lsh-hashes': Flags.integer({min: 1, description: 'LSH hash rounds (model.lsh_hashes)', helpGroup: 'OVERRIDES'}),
   'decay-fraction': Flags.custom<number>({parse: async (s) => fraction('--decay-fraction', s), description: 'end the LR decay after this fraction of the post-warmup steps, then hold (train.decay_fraction; LEMON: 0.5)', helpGroup: 'OVERRIDES'})(),
 }

@@ -36,7 +36,7 @@ export default class Eval extends BaseCommand {
   async run(): Promise<EvalOutput> {
     const {args, flags} = await this.parse(Eval)
     await this.useBackend(flags.backend)
-    const ck = loadCheckpoint(args.checkpoint)
+    const ck = loadCheckpoint(args.checkpoint, {onProgress: this.ioProgress()})
     const data = loadDataDir(flags.data)
     checkVocab(data, ck.meta.model.vocab_size)
     if (flags.seq !== undefined && flags.seq > ck.meta.model.n_positions) throw new InputError(`--seq ${flags.seq}: the model's context is ${ck.meta.model.n_positions}`)

@@ -29,7 +29,7 @@ export default class Export extends BaseCommand {
 
   async run(): Promise<HfWriteResult> {
     const {args, flags} = await this.parse(Export)
-    const ck = loadCheckpoint(args.checkpoint)
+    const ck = loadCheckpoint(args.checkpoint, {onProgress: this.ioProgress()})
     if (path.resolve(flags.out) === path.resolve(ck.dir)) throw new InputError(`-o ${flags.out}: that is the checkpoint being exported; choose another directory`)
     ensureOutputDir(flags.out, {force: flags.force})
     const tokFile = path.join(ck.dir, 'tokenizer.json')

@@ -36,7 +36,7 @@ export default class Generate extends BaseCommand {
   async run(): Promise<GenerateOutput> {
     const {args, flags} = await this.parse(Generate)
     await this.useBackend(flags.backend)
-    const ck = loadCheckpoint(args.checkpoint)
+    const ck = loadCheckpoint(args.checkpoint, {onProgress: this.ioProgress()})
     const tok = tokenizerFromJSON(ck.meta.tokenizer, `${ck.dir}/config.json`)
     const prompt = Array.from(tok.encode(flags.prompt))
     if (prompt.length === 0) prompt.push(...Array.from(tok.encode('\n')))

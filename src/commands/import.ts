@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, fmt} from '../cli/base.js'
-import {ensureOutputDir} from '../checkpoints/atomic.js'
-import {CHECKPOINT_FORMAT, CHECKPOINT_VERSION, saveCheckpoint} from '../checkpoints/checkpoint.js'
+import {CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ensureCheckpointOutput, saveCheckpoint} from '../checkpoints/checkpoint.js'
 import {readHfDir} from '../model/hf.js'
 import {type ModelConfig, schemaOf} from '../model/index.js'
 import {countParams} from '../model/schema.js'
@@ -35,7 +34,7 @@ Other commands also read an HF directory directly (ligo info HF_DIR, ligo train 
   async run(): Promise<ImportResult> {
     const {args, flags} = await this.parse(Import)
     const hf = readHfDir(args.dir)
-    ensureOutputDir(flags.out, {force: flags.force})
+    ensureCheckpointOutput(flags.out, {force: flags.force, sources: [args.dir]})
     saveCheckpoint(flags.out, {
       meta: {format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: hf.config, tokenizer: hf.tokenizer, provenance: {...hf.provenance, command: 'ligo import'}, hf: {config: hf.hfConfig}},
       weights: hf.weights,

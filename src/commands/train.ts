@@ -3,16 +3,16 @@ import * as path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand, duration, fmt} from '../cli/base.js'
-import {overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-flags.js'
+import {isPreset, overrideFlags, overridesFrom, resolveConfigPath} from '../cli/config-flags.js'
 import {onStopSignals, signalExitCode} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {DivergenceError, InputError} from '../errors.js'
 import {trainOnlyBlocks} from '../ligo/expansion.js'
-import {schemaOf} from '../model/index.js'
+import {functionChanges, schemaOf} from '../model/index.js'
 import {checkParametrizationSwitch, describeParametrization, parametrizationSummary} from '../mup/index.js'
 import {lrAt} from '../optim/schedule.js'
-import {type RunConfig, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
-import {type TrainResult, train} from '../train/trainer.js'
+import {type RunConfig, describeOptimizer, readConfigFile, resolveRunConfig, withOptimizer} from '../train/config.js'
+import {type TrainResult, train, unsavedRun} from '../train/trainer.js'
 
 /** A run whose final training loss ends this many nats/token above its first step's exits 1 (see the README's failure modes). */
 export const RUNAWAY_NATS = 1
@@ -67,38 +67,50 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
       const ignored = Object.keys(overrides).filter((k) => k !== 'steps' && k !== 'optimizer')
       if (ignored.length > 0) throw new InputError(`--resume continues a run with its saved settings: --${ignored.join(', --')} cannot be changed (only --steps; --optimizer with --reset-optimizer)`)
       outDir = flags.resume
-      const ck = loadCheckpoint(outDir)
-      if (!ck.meta.train) throw new InputError(`--resume ${outDir}: not a training run`)
-      config = {model: ck.meta.model, train: {...ck.meta.train, steps: flags.steps ?? ck.meta.train.steps}}
-      const at = ck.trainer?.step ?? 0
-      if (flags.steps !== undefined && flags.steps !== ck.meta.train.steps && flags.steps > at && ck.meta.train.schedule !== 'constant') {
+      // A run stopped before its first checkpoint lost nothing: it is started again from its run.json.
+      const unsaved = unsavedRun(outDir)
+      const ck = unsaved ? undefined : loadCheckpoint(outDir)
+      const saved = unsaved ? unsaved.config : {model: ck!.meta.model, train: ck!.meta.train}
+      if (!saved.train) throw new InputError(`--resume ${outDir}: not a training run`)
+      if (unsaved) this.note(`${outDir} was stopped before its first checkpoint, so nothing was lost: starting it again with the settings in its run.json`)
+      from = unsaved?.init_from === undefined ? undefined : loadCheckpoint(unsaved.init_from)
+      config = {model: saved.model, train: {...saved.train, steps: flags.steps ?? saved.train.steps}}
+      const at = ck?.trainer?.step ?? 0
+      if (flags.steps !== undefined && flags.steps !== saved.train.steps && flags.steps > at && saved.train.schedule !== 'constant') {
         // A new --steps moves the decay's horizon: say what that does to the learning rate where the run resumes.
-        const before = lrAt(at, ck.meta.train)
+        const before = lrAt(at, saved.train)
         const after = lrAt(at, config.train)
         if (Math.abs(after - before) > 0.01 * before)
-          this.warn(`--steps ${flags.steps}: the run was planned for ${ck.meta.train.steps} steps, so its ${ck.meta.train.schedule} schedule is re-horizoned: the learning rate at step ${at} jumps from ${before.toExponential(2)} to ${after.toExponential(2)}${flags.steps < ck.meta.train.steps ? ' (a shorter run decays faster from here on)' : ''}`)
+          this.warn(`--steps ${flags.steps}: the run was planned for ${saved.train.steps} steps, so its ${saved.train.schedule} schedule is re-horizoned: the learning rate at step ${at} jumps from ${before.toExponential(2)} to ${after.toExponential(2)}${flags.steps < saved.train.steps ? ' (a shorter run decays faster from here on)' : ''}`)
       }
       if (flags.optimizer && flags.optimizer !== config.train.optimizer) {
         if (!flags['reset-optimizer'])
           throw new InputError(`--optimizer ${flags.optimizer}: the run in ${outDir} uses ${config.train.optimizer}; add --reset-optimizer to switch (fresh optimizer state, same weights and step)`)
         config.train = withOptimizer(config.train, flags.optimizer)
       }
-      dataDir ??= ck.trainer?.data?.dir
+      dataDir ??= unsaved ? unsaved.data : ck!.trainer?.data?.dir
     } else {
       if (!flags.out) throw new InputError('missing --out (-o): the run directory to create')
       outDir = flags.out
-      const raw = flags.config ? readConfigFile(resolveConfigPath(flags.config)) : {}
+      const configFile = flags.config ? resolveConfigPath(flags.config) : undefined
+      const raw = configFile ? readConfigFile(configFile) : {}
       if (args.checkpoint) {
-        from = loadCheckpoint(args.checkpoint)
+        from = loadCheckpoint(args.checkpoint, {onProgress: this.ioProgress()})
         for (const k of ['layers', 'd-model', 'heads', 'ffn'] as const)
           if (flags[k] !== undefined) throw new InputError(`--${k} cannot change the model of checkpoint ${args.checkpoint}; use \`npx ligo grow\``)
         // Without --config, a checkpoint keeps the training settings it was made with (a grown model inherits
         // its source's: same global LR and schedule, per-tensor factors recomputed for the new widths).
         const trainRaw = flags.config ? raw.train : from.meta.train
         if (flags.param !== undefined) checkParametrizationSwitch(from.meta.model, flags.param, `checkpoint ${args.checkpoint}`)
-        config = resolveRunConfig({model: {...from.meta.model}, train: trainRaw}, overrides, flags.config ?? `${from.dir}/config.json`)
+        // A preset's or the checkpoint's optimizer settings give way to another --optimizer's published defaults.
+        config = resolveRunConfig({model: {...from.meta.model}, train: trainRaw}, overrides, flags.config ?? `${from.dir}/config.json`, {
+          presetOptimizerSettings: !configFile || isPreset(configFile),
+        })
+        const changed = functionChanges(from.meta.model, config.model)
+        if (changed.length > 0)
+          this.warn(`${args.checkpoint} was trained as another function: ${changed.join(', ')} change what its weights compute, so training starts from a higher loss and must adapt them (not a continuation of that model)`)
       } else {
-        config = resolveRunConfig(raw, overrides, flags.config)
+        config = resolveRunConfig(raw, overrides, flags.config, {presetOptimizerSettings: configFile !== undefined && isPreset(configFile)})
       }
     }
     if (flags['train-only']) {
@@ -107,6 +119,7 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
       config.train = blocks ? {...rest, train_blocks: blocks} : rest
     }
     if (!dataDir) throw new InputError('missing --data (-d): a directory made by `npx ligo data prepare`')
+    this.note(describeOptimizer(config.train))
     if (config.train.warmup >= config.train.steps && config.train.schedule !== 'constant')
       this.warn(`warmup (${config.train.warmup}) ≥ steps (${config.train.steps}): the learning rate never reaches its peak η ${config.train.lr}${from ? ` (a grown checkpoint carries the post-growth warmup; pass --warmup ${Math.max(0, Math.floor(config.train.steps / 10))} for a short run)` : ''}; consider --warmup ${Math.max(0, Math.floor(config.train.steps / 10))}`)
 

@@ -31,8 +31,12 @@ import {initWeights} from '../model/init.js'
 import {type Schema, numel} from '../model/schema.js'
 import {AdamW} from '../optim/adamw.js'
 import {clipGlobalNorm} from '../optim/clip.js'
+import {OperatorLearner} from '../ligo/learn.js'
+import {defaultEngine, materializeFlops} from '../ligo/materialize.js'
+import {initOperator} from '../ligo/operator.js'
+import {growConfig} from '../ligo/spaces.js'
 import {trainFlopsPerToken} from '../train/flops.js'
-import {type Weights, lossAndGrads} from '../train/step.js'
+import {type Batch, type Weights, lossAndGrads} from '../train/step.js'
 import {PACKAGE_ROOT, loadNative} from './native.js'
 
 // ---------------------------------------------------------------------------------------------------------
@@ -45,26 +49,43 @@ export interface BenchShape {
   heads: number
   vocab: number
   seq: number
+  /** Sequences per micro-batch. */
   batch: number
+  /** Micro-batches per optimizer step (gradient accumulation; default 1): a step is batch × accum × seq tokens. */
+  accum?: number
+  /** The model's chunked FFN and loss (model.ffn_chunks / loss_chunks: recomputed in backward; default 1, off). */
+  ffn_chunks?: number
+  loss_chunks?: number
 }
 
-/** The presets of docs/compute.md's peer table (vocab 256, sequence 128). */
-export const BENCH_PRESETS: Readonly<Record<'a' | 'b' | 'c' | 'd' | 'e', BenchShape>> = {
+/**
+ * The presets of docs/compute.md's peer table (vocab 256, sequence 128), and the GPT-2 sizes users grow from and
+ * to (issue #33): GPT-2-small 12×768 and GPT-2-medium 24×1024 at GPT-2's vocabulary, 8 × 512 tokens a step taken as
+ * 8 micro-batches of one sequence (what fits beside other work on a 24 GiB machine).
+ */
+export const BENCH_PRESETS: Readonly<Record<'a' | 'b' | 'c' | 'd' | 'e' | 'gpt2-small' | 'gpt2-medium', BenchShape>> = {
   a: {name: 'a', layers: 4, d_model: 128, heads: 4, vocab: 256, seq: 128, batch: 16},
   b: {name: 'b', layers: 4, d_model: 256, heads: 4, vocab: 256, seq: 128, batch: 16},
   c: {name: 'c', layers: 8, d_model: 256, heads: 4, vocab: 256, seq: 128, batch: 16},
   d: {name: 'd', layers: 6, d_model: 512, heads: 8, vocab: 256, seq: 128, batch: 8},
   e: {name: 'e', layers: 12, d_model: 768, heads: 12, vocab: 256, seq: 128, batch: 4},
+  'gpt2-small': {name: 'gpt2-small', layers: 12, d_model: 768, heads: 12, vocab: 50257, seq: 512, batch: 1, accum: 8},
+  'gpt2-medium': {name: 'gpt2-medium', layers: 24, d_model: 1024, heads: 16, vocab: 50257, seq: 512, batch: 1, accum: 8},
 }
 export type PresetName = keyof typeof BENCH_PRESETS
 export const PRESET_NAMES = Object.keys(BENCH_PRESETS) as PresetName[]
-/** What `--all` runs (e is slow: ~85 M parameters). */
+/** Tokens of one optimizer step. */
+export function stepTokens(s: BenchShape): number {
+  return s.batch * (s.accum ?? 1) * s.seq
+}
+
+/** What `--all` runs (e is slow: ~85 M parameters; the GPT-2 sizes take minutes a step). */
 export const ALL_PRESETS: readonly PresetName[] = ['a', 'b', 'c', 'd']
 
 /** The GPT-2 config of a shape (SP, tied head, n_positions = seq, d_ffn = 4·d). */
 export function benchModelConfig(s: BenchShape): ModelConfig {
-  return modelConfig({family: 'gpt2', vocab_size: s.vocab, n_positions: s.seq, n_layer: s.layers, d_model: s.d_model, n_head: s.heads},
-    `bench shape ${s.name}`)
+  return modelConfig({family: 'gpt2', vocab_size: s.vocab, n_positions: s.seq, n_layer: s.layers, d_model: s.d_model, n_head: s.heads,
+    ffn_chunks: s.ffn_chunks ?? 1, loss_chunks: s.loss_chunks ?? 1}, `bench shape ${s.name}`)
 }
 
 export interface FlopCounts {
@@ -112,6 +133,7 @@ export interface StepBenchResult extends BenchShape, FlopCounts {
   backend: string
   steps: number
   warmup: number
+  accum: number
   /** Median of the timed steps. */
   ms_per_step: number
   ms_per_step_all: number[]
@@ -152,6 +174,7 @@ export async function benchTrainingStep(s: BenchShape, o: StepBenchOptions): Pro
   const weights: Weights = initWeights(schema, seed)
   const opt = new AdamW(schema, {beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1})
   const rng = new Rng(seed + 1)
+  const accum = s.accum ?? 1
   const N = s.batch * s.seq
   const batch = () => {
     const inputs = new Int32Array(N)
@@ -164,12 +187,13 @@ export async function benchTrainingStep(s: BenchShape, o: StepBenchOptions): Pro
   }
 
   const parts = {loss_and_grads: [] as number[], clip: [] as number[], adamw: [] as number[]}
-  // One optimizer step as src/train/trainer.ts runs it with accum = 1.
+  // One optimizer step as src/train/trainer.ts runs it: `accum` micro-batches, loss and gradients averaged.
   const step = (record: boolean): {ms: number; loss: number} => {
-    const b = batch()
+    const micro = Array.from({length: accum}, batch)
     const t0 = performance.now()
     const grads: Weights = new Map()
-    const loss = lossAndGrads(c, schema, weights, b, grads, 1)
+    let loss = 0
+    for (const b of micro) loss += lossAndGrads(c, schema, weights, b, grads, 1 / accum) / accum
     const t1 = performance.now()
     if (!Number.isFinite(loss)) throw new Error(`bench: loss is ${loss}`)
     // As the trainer: the global norm is the NaN/Inf check of the gradients (finite exactly when they all are).
@@ -197,7 +221,7 @@ export async function benchTrainingStep(s: BenchShape, o: StepBenchOptions): Pro
     o.onStep?.(o.warmup + i + 1, total, r.ms)
   }
   const ms = median(times)
-  const tokensPerS = N / (ms / 1000)
+  const tokensPerS = (N * accum) / (ms / 1000)
 
   let profile: StepBenchResult['profile']
   if (o.profile) {
@@ -221,6 +245,7 @@ export async function benchTrainingStep(s: BenchShape, o: StepBenchOptions): Pro
     ...s,
     ...counts,
     backend: tf.getBackend(),
+    accum,
     steps: o.steps,
     warmup: o.warmup,
     ms_per_step: ms,
@@ -237,6 +262,92 @@ export async function benchTrainingStep(s: BenchShape, o: StepBenchOptions): Pro
     ...peakRss(),
     tensors_alive: tf.memory().numTensors,
     ...(profile ? {profile} : {}),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A LiGO operator step
+
+export interface OperatorStepBenchResult {
+  /** The source shape grown from; the grown shape is the step's BenchShape. */
+  from: {layers: number; d_model: number; heads: number}
+  to: BenchShape
+  backend: string
+  /** 'native' (the addon's tape-free materialisation) or 'tfjs' (the fallback). */
+  engine: string
+  accum: number
+  steps: number
+  warmup: number
+  /** Learnable operator parameters (width M, depth coefficients). */
+  operator_params: number
+  grown_params: number
+  /** FLOPs to build the grown weights once (materializeFlops). */
+  materialize_flops: number
+  ms_per_step: number
+  ms_per_step_all: number[]
+  tokens_per_s: number
+  /** Medians of the step's parts (src/ligo/learn.ts OperatorStepTimes). */
+  breakdown_ms: {materialize: number; model: number; backward: number; update: number}
+  loss: number
+  peak_rss_mib: number
+  vm_hwm_mib: number | null
+  tensors_alive: number
+}
+
+/**
+ * Runs `warmup + steps` LiGO operator steps growing a random GPT-2 of shape `from` (layers, width, heads; the
+ * rest as `to`) into shape `to`, exactly as `ligo grow --method ligo` takes them (src/ligo/learn.ts: materialise,
+ * the grown model's loss and dL/dW over `to.accum` micro-batches, the closed-form backward, clip, AdamW), on random
+ * token batches of `to`'s size. Operator init: \`--width-init auto\` (random convex maps when the width is not a
+ * multiple), stacking with noise 0.03.
+ */
+export async function benchOperatorStep(from: {layers: number; d_model: number; heads: number}, to: BenchShape, o: StepBenchOptions):
+  Promise<OperatorStepBenchResult> {
+  if (!(o.steps >= 1) || !(o.warmup >= 0)) throw new RangeError(`bench: steps ${o.steps} must be ≥ 1 and warmup ${o.warmup} ≥ 0`)
+  const small = benchModelConfig({...to, name: 'source', layers: from.layers, d_model: from.d_model, heads: from.heads})
+  const large = growConfig(small, {width: to.d_model, depth: to.layers, heads: to.heads})
+  const largeSchema = schemaOf(large)
+  const seed = o.seed ?? 1
+  const op = initOperator(small, large, largeSchema, {width: 'auto', depth: 'stack', depthNoise: 0.03, fullWidth: false, seed})
+  const learner = new OperatorLearner(op, initWeights(schemaOf(small), seed), {depthLrMult: 1, weightDecay: 0, gradClip: o.grad_clip ?? 1,
+    learnWidth: true, learnDepth: true})
+  const rng = new Rng(seed + 1)
+  const accum = to.accum ?? 1
+  const N = to.batch * to.seq
+  const batch = (): Batch => {
+    const inputs = new Int32Array(N)
+    const targets = new Int32Array(N)
+    for (let i = 0; i < N; i++) {
+      inputs[i] = rng.int(to.vocab)
+      targets[i] = rng.int(to.vocab)
+    }
+    return {inputs, targets, batch: to.batch, seq: to.seq}
+  }
+  const parts = {materialize: [] as number[], model: [] as number[], backward: [] as number[], update: [] as number[]}
+  const times: number[] = []
+  let loss = Number.NaN
+  const total = o.warmup + o.steps
+  for (let i = 0; i < total; i++) {
+    const micro = Array.from({length: accum}, batch)
+    const t0 = performance.now()
+    const r = learner.step(micro, o.lr ?? 1e-3)
+    const ms = performance.now() - t0
+    if (i >= o.warmup) {
+      times.push(ms)
+      loss = r.loss
+      for (const k of Object.keys(parts) as (keyof typeof parts)[]) parts[k].push(r.ms[k])
+    }
+    o.onStep?.(i + 1, total, ms)
+  }
+  const ms = median(times)
+  return {
+    from, to, backend: tf.getBackend(), engine: defaultEngine(), accum, steps: o.steps, warmup: o.warmup,
+    operator_params: learner.learnableCount,
+    grown_params: largeSchema.reduce((n, p) => n + numel(p.shape), 0),
+    materialize_flops: materializeFlops(op),
+    ms_per_step: ms, ms_per_step_all: times, tokens_per_s: (N * accum) / (ms / 1000),
+    breakdown_ms: {materialize: median(parts.materialize), model: median(parts.model), backward: median(parts.backward), update: median(parts.update)},
+    loss, ...peakRss(), tensors_alive: tf.memory().numTensors,
   }
 }
 
@@ -403,7 +514,7 @@ export interface PeerResult {
 export function runTorchPeer(t: TorchInfo, s: BenchShape, o: {steps: number; warmup: number; threads?: number}): PeerResult | {error: string} {
   const threads = o.threads ?? 2
   const args = [PEER_SCRIPT, '--layers', s.layers, '--d-model', s.d_model, '--heads', s.heads, '--vocab', s.vocab, '--seq', s.seq,
-    '--batch', s.batch, '--steps', o.steps, '--warmup', o.warmup, '--threads', threads].map(String)
+    '--batch', s.batch, '--accum', s.accum ?? 1, '--steps', o.steps, '--warmup', o.warmup, '--threads', threads].map(String)
   const r = spawnSync(t.python, args, {encoding: 'utf8', env: pythonEnv(threads), timeout: 3_600_000, maxBuffer: 16 << 20})
   if (r.status !== 0) return {error: `peer_torch.py failed: ${r.error ? r.error.message : firstErrorLine(r.stderr, true)}`}
   try {

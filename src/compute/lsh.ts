@@ -7,7 +7,11 @@
  *
  *  - Shared QK: keys are the unit-normalised queries, k_j = q_j/‖q_j‖; logits q_i·k_j·scale.
  *  - Hash (angular LSH): for each round r a Gaussian R_r [HS, nb/2]; h(x) = argmax([x·R_r ; −x·R_r]), nb buckets
- *    (nb = 1: one bucket, no hashing). The paper redraws the rotations at every call; here they are fixed per
+ *    (nb = 1: one bucket, no hashing). Factorised (trax `hash_vecs`), buckets [f1, f2, …]: R_r [HS, Σf/2] is cut
+ *    into column blocks of f_i/2, each hashed alone, and h = d1 + f1·d2 + f1·f2·d3 + … (nb = Πf); `lshGeometry`
+ *    derives the buckets from the length as trax does: chunk length m fixed, nb = 2·⌊T/m⌋, factorised into two
+ *    powers of two beyond 128 buckets, so the chunk (and the work per token) no longer grows with T.
+ *    The paper redraws the rotations at every call; here they are fixed per
  *    (seed, salt = the layer, round), so a forward pass is a deterministic function of its inputs: evaluation and
  *    resumed runs repeat exactly, the reversible backward's recomputation sees the same buckets (it also reuses
  *    the forward's plan, see `LshPlan`), and a sequence hashes the same alone or in a batch.
@@ -35,8 +39,9 @@ import {customOp} from './chunked.js'
 import {embedding} from './ops.js'
 
 export interface LshOptions {
-  /** Buckets per round: 1 (no hashing) or even (angular LSH hashes into ±R columns). */
-  buckets: number
+  /** Buckets per round: 1 (no hashing) or even (angular LSH hashes into ±R columns); a list of even factors hashes
+   *  each factor on its own block of rotation columns and combines the digits (trax's factorised hashing). */
+  buckets: number | readonly number[]
   /** Hash rounds H ≥ 1. */
   hashes: number
   /** Chunk length m; default the paper's 2T/nb (at most T). */
@@ -72,13 +77,38 @@ export function lshChunkLength(T: number, buckets: number): number {
   return Math.max(1, Math.min(T, Math.ceil((2 * T) / buckets)))
 }
 
+/** Above this many buckets a derived count is factorised (trax LSHSelfAttention.hash_vectors). */
+export const LSH_MAX_UNFACTORED = 128
+
+/**
+ * trax's buckets for length T and chunk length m: nb = 2·max(1, ⌊T/m⌋) (average bucket m/2, so a chunk holds about
+ * two buckets, the paper's m = 2T/nb); beyond 128, two even factors [2^⌈log2 √nb⌉, 2·⌊nb / (2·that)⌋].
+ */
+export function lshAutoBuckets(T: number, m: number): number | number[] {
+  const nb = 2 * Math.max(1, Math.floor(T / m))
+  if (nb <= LSH_MAX_UNFACTORED) return nb
+  const div = 2 ** Math.ceil(Math.log2(Math.sqrt(nb)))
+  return [div, 2 * Math.floor(nb / (2 * div))]
+}
+
+/**
+ * The buckets and chunk length of a model's LSH attention at length T: `lsh_buckets` 0 derives the buckets from
+ * the fixed chunk length `lsh_chunk` (the default: linear in T); a fixed `lsh_buckets` with `lsh_chunk` 0 gives the
+ * paper's chunk 2T/nb (configs saved before lsh_chunk existed), with both fixed both are used as given.
+ */
+export function lshGeometry(T: number, c: {lsh_buckets: number; lsh_chunk: number}): {buckets: number | number[]; chunk: number} {
+  if (c.lsh_buckets === 0) {
+    const chunk = Math.min(T, c.lsh_chunk)
+    return {buckets: lshAutoBuckets(T, chunk), chunk}
+  }
+  return {buckets: c.lsh_buckets, chunk: c.lsh_chunk > 0 ? Math.min(T, c.lsh_chunk) : lshChunkLength(T, c.lsh_buckets)}
+}
+
 /** Hashes qk [B,NH,T,HS] (read from the tensor, not differentiated) and sorts each round by (bucket, position). */
 export function lshPlan(qk: tf.Tensor4D, o: LshOptions): LshPlan {
-  const [B, NH, T, HS] = qk.shape
-  const nb = o.buckets
+  const [B, NH, T] = qk.shape
+  const {bucket, nb} = lshBuckets(qk, o)
   const H = o.hashes
-  if (!Number.isInteger(nb) || nb < 1 || (nb > 1 && nb % 2 !== 0)) throw new RangeError(`LSH buckets ${nb}: expected 1 or an even number`)
-  if (!Number.isInteger(H) || H < 1) throw new RangeError(`LSH hashes ${H}: expected an integer ≥ 1`)
   const m = o.chunk ?? lshChunkLength(T, nb)
   if (!Number.isInteger(m) || m < 1) throw new RangeError(`LSH chunk length ${m}: expected an integer ≥ 1`)
   const nc = Math.ceil(T / m)
@@ -86,53 +116,81 @@ export function lshPlan(qk: tf.Tensor4D, o: LshOptions): LshPlan {
   const G = B * NH * H
   const sorted = new Int32Array(G * Tp).fill(-1)
   const slot = new Int32Array(G * T)
-  const q = qk.dataSync() as Float32Array
-  const half = nb / 2
-  const bucket = new Int32Array(T)
   const count = new Int32Array(nb + 1)
-  // R[r] is [HS, nb/2], row-major; shared by all sequences and heads (trax shares them across heads too).
-  const rot: Float32Array[] = []
-  if (nb > 1) {
-    for (let r = 0; r < H; r++) {
-      const rng = Rng.derive(o.seed ?? 0, o.salt ?? 0, r)
-      rot.push(Float32Array.from({length: HS * half}, () => rng.normal()))
-    }
-  }
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < NH; h++) {
-      const base = (b * NH + h) * T * HS
-      for (let r = 0; r < H; r++) {
-        if (nb > 1) {
-          const R = rot[r]
-          for (let t = 0; t < T; t++) {
-            // argmax over [x·R, −x·R]: the column with the largest |x·R_j|, on the + or − side.
-            let best = -Infinity
-            let arg = 0
-            for (let j = 0; j < half; j++) {
-              let d = 0
-              for (let k = 0; k < HS; k++) d += q[base + t * HS + k] * R[k * half + j]
-              if (d > best) { best = d; arg = j }
-              if (-d > best) { best = -d; arg = j + half }
-            }
-            bucket[t] = arg
-          }
-        } else {
-          bucket.fill(0)
-        }
-        // Counting sort by bucket; stable, so ties keep position order.
-        count.fill(0)
-        for (let t = 0; t < T; t++) count[bucket[t] + 1]++
-        for (let j = 0; j < nb; j++) count[j + 1] += count[j]
-        const g = (b * NH + h) * H + r
-        for (let t = 0; t < T; t++) {
-          const s = count[bucket[t]]++
-          sorted[g * Tp + s] = t
-          slot[g * T + t] = s
-        }
-      }
+  for (let g = 0; g < G; g++) {
+    // Counting sort by bucket; stable, so ties keep position order.
+    const ids = bucket.subarray(g * T, (g + 1) * T)
+    count.fill(0)
+    for (let t = 0; t < T; t++) count[ids[t] + 1]++
+    for (let j = 0; j < nb; j++) count[j + 1] += count[j]
+    for (let t = 0; t < T; t++) {
+      const s = count[ids[t]]++
+      sorted[g * Tp + s] = t
+      slot[g * T + t] = s
     }
   }
   return {B, NH, T, H, m, nc, Tp, sorted, slot}
+}
+
+/**
+ * The hash of qk [B,NH,T,HS] (read from the tensor, not differentiated): bucket[g·T + t] of position t in group
+ * g = (b·NH + h)·H + r, in [0, nb) with nb = the product of the factors.
+ */
+export function lshBuckets(qk: tf.Tensor4D, o: LshOptions): {bucket: Int32Array; nb: number} {
+  const [B, NH, T, HS] = qk.shape
+  const factors = typeof o.buckets === 'number' ? [o.buckets] : [...o.buckets]
+  const nb = factors.reduce((a, f) => a * f, 1)
+  const H = o.hashes
+  if (factors.length === 0 || factors.some((f) => !Number.isInteger(f) || f < 1 || (f > 1 && f % 2 !== 0)) || (factors.length > 1 && factors.includes(1)))
+    throw new RangeError(`LSH buckets ${factors.join('×')}: expected 1 or an even number (or even factors)`)
+  if (nb > 2 ** 24) throw new RangeError(`LSH buckets ${factors.join('×')} = ${nb}: at most 2^24`)
+  if (!Number.isInteger(H) || H < 1) throw new RangeError(`LSH hashes ${H}: expected an integer ≥ 1`)
+  const bucket = new Int32Array(B * NH * H * T)
+  if (nb === 1) return {bucket, nb}
+  const q = qk.dataSync() as Float32Array
+  // R[r] is [HS, Σf/2], row-major; shared by all sequences and heads (trax shares them across heads too). With one
+  // factor it is the [HS, nb/2] of unfactorised hashing, drawn identically.
+  const half = factors.reduce((a, f) => a + f / 2, 0)
+  const rot: Float32Array[] = []
+  for (let r = 0; r < H; r++) {
+    const rng = Rng.derive(o.seed ?? 0, o.salt ?? 0, r)
+    rot.push(Float32Array.from({length: HS * half}, () => rng.normal()))
+  }
+  const proj = new Float64Array(half)
+  for (let bh = 0; bh < B * NH; bh++) {
+    const base = bh * T * HS
+    for (let r = 0; r < H; r++) {
+      const R = rot[r]
+      const out = (bh * H + r) * T
+      for (let t = 0; t < T; t++) {
+        for (let j = 0; j < half; j++) {
+          let d = 0
+          for (let k = 0; k < HS; k++) d += q[base + t * HS + k] * R[k * half + j]
+          proj[j] = d
+        }
+        // Per factor f (its block of f/2 columns): argmax over [x·R, −x·R], the column with the largest |x·R_j| on
+        // the + or − side; the digits combine as d1 + f1·d2 + f1·f2·d3 + ...
+        let id = 0
+        let place = 1
+        let col = 0
+        for (const f of factors) {
+          const fh = f / 2
+          let best = -Infinity
+          let arg = 0
+          for (let j = 0; j < fh; j++) {
+            const d = proj[col + j]
+            if (d > best) { best = d; arg = j }
+            if (-d > best) { best = -d; arg = j + fh }
+          }
+          id += place * arg
+          place *= f
+          col += fh
+        }
+        bucket[out + t] = id
+      }
+    }
+  }
+  return {bucket, nb}
 }
 
 /**

@@ -79,6 +79,22 @@ export interface NativeAddon {
   /** Adafactor, one vector (full second moment v) in place; m null when beta1 = 0. */
   adafactorUpdateVector(w: Float32Array, g: Float32Array, m: Float32Array | null, v: Float32Array, lr: number,
     decay: number, beta1: number, beta2: number, eps1: number, eps2: number, clip: number, scaleParameter: boolean): void
+  /**
+   * LiGO: one grown tensor viewed as [r2, c2] from its source [r1, c1] (native/ligo_grow.cc): the depth mix
+   * Σ_j c[j]·srcs[j] (c null: srcs is the one global tensor), rows X ← N ⊙ [T_r·X; M_r·X], columns
+   * X ← [X·T_cᵀ, X·M_cᵀ], times f. rowM [r2−r1, r1], rowT [r1, r1] (null: identity), rowN [r2] (null: none),
+   * colM [c2−c1, c1], colT [c1, c1] (null: identity). out [r2, c2] is overwritten.
+   */
+  ligoGrowForward(srcs: Float32Array[], c: Float32Array | null, r1: number, c1: number, r2: number, c2: number,
+    rowM: Float32Array | null, rowT: Float32Array | null, rowN: Float32Array | null, colM: Float32Array | null,
+    colT: Float32Array | null, f: number, out: Float32Array): void
+  /** The closed-form backward of ligoGrowForward from G = dL/dout: adds into dc, dRowM, dRowT, dColM, dColT (null: not wanted). */
+  ligoGrowBackward(srcs: Float32Array[], c: Float32Array | null, r1: number, c1: number, r2: number, c2: number,
+    rowM: Float32Array | null, rowT: Float32Array | null, rowN: Float32Array | null, colM: Float32Array | null,
+    colT: Float32Array | null, f: number, G: Float32Array, dc: Float32Array | null, dRowM: Float32Array | null,
+    dRowT: Float32Array | null, dColM: Float32Array | null, dColT: Float32Array | null): void
+  /** acc += scale·g, per element in double then rounded (exactly JavaScript's `acc[i] += scale * g[i]`), threaded. */
+  accumulateScaled(acc: Float32Array, g: Float32Array, scale: number): void
 }
 
 export interface NativeLoad {
@@ -97,6 +113,7 @@ const BUILD_RECORD = join(PACKAGE_ROOT, 'build', 'native-build.json')
 /** The most recently added entry points: an addon without them predates this code. */
 const LATEST_KERNELS = [
   'attentionRowsForward', 'attentionRowsBackward', 'sumSquares', 'cameUpdateMatrix', 'cameUpdateVector', 'adafactorUpdateMatrix', 'adafactorUpdateVector',
+  'ligoGrowForward', 'ligoGrowBackward', 'accumulateScaled',
 ] as const
 
 let cached: NativeLoad | undefined

@@ -22,7 +22,7 @@
  */
 import * as fs from 'node:fs'
 
-import {InputError} from '../errors.js'
+import {InputError, preview} from '../errors.js'
 import type {StreamDecoder, Tokenizer, TokenizerJSON} from './tokenizer.js'
 
 export const HF_BPE_KIND = 'hf-bpe'
@@ -349,12 +349,5 @@ function escapeRegExp(s: string): string {
 }
 
 function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? v.slice(0, 57) + '...' : v)
-  let s: string
-  try {
-    s = JSON.stringify(v) ?? String(v)
-  } catch {
-    s = String(v)
-  }
-  return s.length > 60 ? s.slice(0, 57) + '...' : s
+  return preview(v, 60)
 }

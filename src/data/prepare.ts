@@ -14,9 +14,9 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {randomBytes} from 'node:crypto'
 
-import {FileFormatError, InputError, OutputExistsError} from '../errors.js'
+import {ioError, writeFileAtomic} from '../checkpoints/atomic.js'
+import {FileFormatError, InputError, OutputExistsError, preview} from '../errors.js'
 import {brownDir, brownDocuments, brownFiles, jsonlDocuments, listTextFiles, textFileDocuments} from './corpus.js'
 import {counterUnit} from './rng.js'
 import {ByteTokenizer, type Tokenizer, type TokenizerJSON, tokenizerFromJSON} from './tokenizer.js'
@@ -159,8 +159,15 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
   }
   opts.onProgress?.({docs: placedDocs, tokens: placedTokens})
 
-  const trainInfo = splits.train.writer.finish()
-  const valInfo = splits.val.writer.finish()
+  let trainInfo, valInfo
+  try {
+    trainInfo = splits.train.writer.finish()
+    valInfo = splits.val.writer.finish()
+  } catch (err) {
+    splits.val.writer.abort() // a failed finish (disk full) must not leave the other split's temporary file
+    fs.rmSync(files.train, {force: true})
+    throw err
+  }
   const meta: DataMeta = {
     format: DATA_FORMAT,
     version: DATA_VERSION,
@@ -177,7 +184,7 @@ export async function prepareData(opts: PrepareOptions): Promise<PrepareResult> 
     bytesPerToken: (splits.train.bytes + splits.val.bytes) / (trainInfo.count + valInfo.count),
     unigramEntropy: entropyNats(counts),
   }
-  writeTextAtomic(files.meta, JSON.stringify(meta, null, 2) + '\n')
+  writeFileAtomic(files.meta, JSON.stringify(meta, null, 2) + '\n')
   return {dir: out, meta, files}
 }
 
@@ -242,7 +249,7 @@ function parseMeta(file: string): DataMeta {
   }
   const m = obj as Partial<DataMeta> | null
   if (typeof m !== 'object' || m === null || m.format !== DATA_FORMAT) throw new FileFormatError(file, `expected a ligo data description with format '${DATA_FORMAT}'`)
-  if (m.version !== DATA_VERSION) throw new FileFormatError(file, `unsupported data version ${String(m.version)}, expected ${DATA_VERSION}; re-run \`npx ligo data prepare --force\``)
+  if (m.version !== DATA_VERSION) throw new FileFormatError(file, `unsupported data version ${preview(m.version)}, expected ${DATA_VERSION}; re-run \`npx ligo data prepare --force\``)
   for (const split of ['train', 'val'] as const) {
     const s = m.splits?.[split]
     if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.tokens)) throw new FileFormatError(file, `splits.${split}.tokens is missing or not an integer`)
@@ -289,7 +296,11 @@ function prepareOutDir(out: string, force: boolean): void {
       fs.rmSync(path.join(out, 'meta.json'), {force: true})
     }
   } else {
-    fs.mkdirSync(out, {recursive: true})
+    try {
+      fs.mkdirSync(out, {recursive: true})
+    } catch (err) {
+      throw ioError(out, 'create', err)
+    }
   }
 }
 
@@ -304,20 +315,4 @@ export function entropyNats(counts: ArrayLike<number>): number {
     if (c > 0) h -= (c / total) * Math.log(c / total)
   }
   return h
-}
-
-/** tmp + fsync + rename. (A shared helper lands in src/checkpoints/atomic.ts; this private copy goes then.) */
-function writeTextAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  const fd = fs.openSync(tmp, 'wx')
-  try {
-    fs.writeFileSync(fd, text)
-    fs.fsyncSync(fd)
-  } catch (err) {
-    fs.closeSync(fd)
-    fs.rmSync(tmp, {force: true})
-    throw err
-  }
-  fs.closeSync(fd)
-  fs.renameSync(tmp, file)
 }

@@ -138,6 +138,26 @@ export class Rng {
     return r * Math.cos(theta)
   }
 
+  /**
+   * Advances the stream exactly as `k` calls of `normal()` would, without computing the values (a Box–Muller
+   * pair is 4 uint32 draws; only an odd last call is computed, for its spare). For skipping the tensors of a
+   * sequential init that are not wanted.
+   */
+  skipNormals(k: number): void {
+    if (!Number.isSafeInteger(k) || k < 0) throw new InputError(`Rng.skipNormals: k is ${k}: expected an integer ≥ 0`)
+    if (k > 0 && this.spare !== null) {
+      this.spare = null
+      k--
+    }
+    for (let pairs = Math.floor(k / 2); pairs > 0; pairs--) {
+      this.uint32()
+      this.uint32()
+      this.uint32()
+      this.uint32()
+    }
+    if (k % 2 === 1) this.normal()
+  }
+
   /** A uniform integer in [0, n), unbiased (rejection sampling). n is an integer in [1, 2^53]. */
   int(n: number): number {
     if (!Number.isSafeInteger(n) && n !== TWO53) throw new InputError(`Rng.int: n is ${n}: expected an integer in [1, 2^53]`)

@@ -19,6 +19,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
+import {ioError} from '../checkpoints/atomic.js'
 import {FileFormatError, InputError} from '../errors.js'
 
 export const TOKEN_FILE_MAGIC = 'LIGOTOK1'
@@ -81,9 +82,15 @@ export class TokenFileWriter {
       this.fd = fs.openSync(this.tmp, 'wx')
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      throw new InputError(`${file}: cannot create token file (${code ?? String(err)}); does its directory exist?`, {cause: err})
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ioError(file, 'create', err) // disk full, permissions: said so
+      throw new InputError(`${file}: cannot create token file (${code}); does its directory exist?`, {cause: err})
     }
-    fs.writeSync(this.fd, Buffer.alloc(TOKEN_FILE_HEADER_BYTES), 0, TOKEN_FILE_HEADER_BYTES, 0) // header goes in at finish
+    try {
+      fs.writeSync(this.fd, Buffer.alloc(TOKEN_FILE_HEADER_BYTES), 0, TOKEN_FILE_HEADER_BYTES, 0) // header goes in at finish
+    } catch (err) {
+      this.abort()
+      throw ioError(file, 'write', err)
+    }
   }
 
   /** Tokens written so far. */
@@ -103,7 +110,14 @@ export class TokenFileWriter {
       if (bpt === 2) this.buf.writeUInt16LE(t, this.fill)
       else this.buf.writeUInt32LE(t, this.fill)
       this.fill += bpt
-      if (this.fill === this.buf.length) this.flush(fd)
+      if (this.fill === this.buf.length) {
+        try {
+          this.flush(fd)
+        } catch (err) {
+          this.abort()
+          throw ioError(this.path, 'write', err)
+        }
+      }
     }
     this.count += tokens.length
   }
@@ -121,7 +135,7 @@ export class TokenFileWriter {
       fsyncDir(path.dirname(this.path))
     } catch (err) {
       this.abort()
-      throw err
+      throw ioError(this.path, 'write', err) // ENOSPC etc. get the project's message (LigoErrors pass through)
     }
     return {path: this.path, count: this.count, vocabSize: this.vocabSize, bytesPerToken: this.bytesPerToken, sha256: this.hash.digest('hex')}
   }

@@ -18,7 +18,10 @@ import {Rng} from '../data/rng.js'
 import {InputError} from '../errors.js'
 import type {ModelConfig} from '../model/index.js'
 import {type Schema, type Space} from '../model/schema.js'
-import {PER_LAYER_SPACES, spaceSize, writesResidual} from './spaces.js'
+import {PER_LAYER_SPACES, centredNorms, normEps, spaceSize, withNormEps, writesResidual} from './spaces.js'
+
+/** ligo.json's `version`: 2 added the average expansion (width.resid.Min); version-1 files read unchanged. */
+export const OPERATOR_VERSION = 2
 
 export const WIDTH_INITS = ['auto', 'rand', 'select', 'fp'] as const
 export type WidthInit = (typeof WIDTH_INITS)[number]
@@ -35,6 +38,20 @@ export interface SpaceOp {
   T?: Float32Array
   /** In-dimension scaling, length d2 (fixed, not learned). */
   N: Float32Array
+  /**
+   * The norm-preserving ("average") expansion of LEMON (Wang et al., ICLR 2024) for function-preserving growth
+   * of the residual stream to a width that is not a multiple of the old; present only then (only on `resid`).
+   * M then holds average rows (1/d1: every new coordinate is the mean of the old ones; LayerNorm's mean is kept
+   * and its variance scaled by d1/d2) or zero rows (RMSNorm: the mean square is scaled by d1/d2), and
+   * - in-dimensions (readers) take their new rows from Min instead of M: W' = N ⊙ [W; Min·W],
+   * - norm gains become √(d1/d2)·[γ; Min·γ] and norm biases [β; 0],
+   * - the grown config's norm ε is the source's × d1/d2 (set in `large` by initOperator),
+   * so every norm's output equals the source's on the old coordinates and is 0 on the new ones: exact for
+   * pre-norm models. Min is a selection (new coordinate r reads like old coordinate r mod d1): the readers' new
+   * rows multiply zeros, so they keep the function whatever they are, and being distinct they break the symmetry
+   * of the (identical) new coordinates once training moves them. Fixed, never learned.
+   */
+  Min?: Float32Array
 }
 
 export interface LigoOperator {
@@ -47,7 +64,10 @@ export interface LigoOperator {
 }
 
 export interface OperatorInit {
-  /** auto: fp when the new residual width is a multiple of the old, else rand. */
+  /**
+   * auto: fp when the new residual width is a multiple of the old, else rand. fp at other widths: LEMON's average
+   * expansion of the residual stream (SpaceOp.Min), exact for pre-norm models too.
+   */
   width: WidthInit
   depth: DepthInit
   /** Noise added to the depth coefficients of stack/interleave (official: U(0, 0.03), renormalised). */
@@ -64,9 +84,10 @@ export function sourceBlock(kind: 'stack' | 'interleave', i: number, L1: number,
 
 /**
  * A fresh operator from the small and large configs and the large schema (tensor list), with the chosen inits.
- * `fp` width needs the new residual width to be a multiple of the old (copies of every coordinate the same
- * number of times keep LayerNorm's statistics); it then computes the source's function exactly when combined
- * with `fp` depth (new blocks are copies whose output projections are zero).
+ * `fp` width keeps the source's function exactly in pre-norm models, combined with `fp` depth (new blocks are
+ * copies whose output projections are zero): at a multiple of the old residual width by copies (every coordinate
+ * copied equally often keeps the norms' statistics), at any other width by LEMON's average expansion (SpaceOp.Min),
+ * which also scales the grown config's norm ε (the returned operator's `large`).
  */
 export function initOperator(small: ModelConfig, large: ModelConfig, largeSchema: Schema, o: OperatorInit): LigoOperator {
   const rng = new Rng(o.seed)
@@ -79,7 +100,10 @@ export function initOperator(small: ModelConfig, large: ModelConfig, largeSchema
     const d2 = spaceSize(large, space)
     width.set(key, widthOp(space, d1, d2, o, rng, small.head_size))
   }
-  make('resid', 'resid')
+  if (o.width === 'fp' && large.d_model % small.d_model !== 0) {
+    width.set('resid', averageExpansion(small.d_model, large.d_model, centredNorms(small)))
+    large = withNormEps(large, (normEps(small) * small.d_model) / large.d_model)
+  } else make('resid', 'resid')
   for (let i = 0; i < L2; i++) for (const s of PER_LAYER_SPACES) make(`h.${i}.${s}`, s)
   if (o.width === 'fp') {
     // q, k and v of a block must select the same heads for a copied head to attend like its source.
@@ -140,8 +164,7 @@ function widthOp(space: Space, d1: number, d2: number, o: OperatorInit, rng: Rng
   // select / fp: each new coordinate copies one old coordinate. The source of new coordinate r:
   const src = new Int32Array(extra)
   if (space === 'resid') {
-    if (o.width === 'fp' && d2 % d1 !== 0)
-      throw new InputError(`function-preserving width growth needs the new width to be a multiple of the old (${d1} → ${d2}): LayerNorm's statistics are kept only when every coordinate is copied equally often; use e.g. ${2 * d1}, or --method ligo`)
+    if (o.width === 'fp' && d2 % d1 !== 0) throw new Error(`widthOp: fp at ${d1} → ${d2} is an average expansion (averageExpansion)`)
     for (let r = 0; r < extra; r++) src[r] = o.width === 'fp' ? r % d1 : rng.int(d1)
   } else if (space === 'ffn') {
     for (let r = 0; r < extra; r++) src[r] = rng.int(d1) // Net2Net: random units
@@ -177,6 +200,19 @@ function widthOp(space: Space, d1: number, d2: number, o: OperatorInit, rng: Rng
   return op
 }
 
+/**
+ * LEMON's norm-preserving expansion of the residual stream from d1 to d2 (not a multiple): see SpaceOp.Min.
+ * `centred`: LayerNorm (average rows) rather than RMSNorm (zero rows).
+ */
+export function averageExpansion(d1: number, d2: number, centred: boolean): SpaceOp {
+  const extra = d2 - d1
+  const M = new Float32Array(extra * d1)
+  if (centred) M.fill(1 / d1)
+  const Min = new Float32Array(extra * d1)
+  for (let r = 0; r < extra; r++) Min[r * d1 + (r % d1)] = 1
+  return {space: 'resid', d1, d2, M, N: new Float32Array(d2).fill(1), Min}
+}
+
 /** The learnable parameters, by name, in a fixed order: width.{key}.M (and .T), depth.{key}. */
 export function learnables(op: LigoOperator, o: {width: boolean; depth: boolean}): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>()
@@ -196,6 +232,7 @@ export function operatorTensors(op: LigoOperator): Map<string, {shape: number[];
     out.set(`width.${k}.M`, {shape: [s.d2 - s.d1, s.d1], data: s.M})
     out.set(`width.${k}.N`, {shape: [s.d2], data: s.N})
     if (s.T) out.set(`width.${k}.T`, {shape: [s.d1, s.d1], data: s.T})
+    if (s.Min) out.set(`width.${k}.Min`, {shape: [s.d2 - s.d1, s.d1], data: s.Min})
   }
   for (const [k, c] of op.depth) out.set(`depth.${k}`, {shape: [c.length], data: c})
   return out
@@ -225,7 +262,13 @@ export function operatorFromTensors(
   for (const [k, s] of keys) {
     const d1 = spaceSize(small, s)
     const d2 = spaceSize(large, s)
-    width.set(k, {space: s, d1, d2, M: get(`width.${k}.M`, [d2 - d1, d1])!, N: get(`width.${k}.N`, [d2])!, T: get(`width.${k}.T`, [d1, d1], true)})
+    const op: SpaceOp = {space: s, d1, d2, M: get(`width.${k}.M`, [d2 - d1, d1])!, N: get(`width.${k}.N`, [d2])!, T: get(`width.${k}.T`, [d1, d1], true)}
+    const Min = get(`width.${k}.Min`, [d2 - d1, d1], true)
+    if (Min) {
+      if (k !== 'resid') throw new InputError(`${file}: operator tensor 'width.${k}.Min' is not expected: only the residual stream has an average expansion`)
+      op.Min = Min
+    }
+    width.set(k, op)
   }
   const depth = new Map<string, Float32Array>()
   for (const p of largeSchema) if (p.layer !== null) depth.set(`h.${p.layer}.${p.module}`, get(`depth.h.${p.layer}.${p.module}`, [small.n_layer])!)

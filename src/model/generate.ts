@@ -27,10 +27,10 @@ export function generate(c: ModelConfig, schema: Schema, weights: Map<string, Fl
     for (let n = 0; n < o.tokens; n++) {
       const ctx = ids.slice(-c.n_positions)
       const T = ctx.length
-      const logits = tf.tidy(() => {
-        const all = forward(c, params, Int32Array.from(ctx), 1, T)
-        return tf.slice(all, [T - 1, 0], [1, c.vocab_size]).dataSync() as Float32Array
-      })
+      // The tensor, not its data, out of tf.tidy: tidy walks a returned typed array value by value (vocab-sized here).
+      const last = tf.tidy(() => tf.slice(forward(c, params, Int32Array.from(ctx), 1, T), [T - 1, 0], [1, c.vocab_size]))
+      const logits = last.dataSync() as Float32Array
+      last.dispose()
       const next = sampleFrom(logits, o.temperature, o.topK, rng)
       ids.push(next)
       o.onToken?.(next)

@@ -16,12 +16,12 @@
 import * as tf from '@tensorflow/tfjs-core'
 
 import {type RowFn, chunkedLoss, chunkedRows} from '../compute/chunked.js'
-import {type LshPlan, lshAttention, lshPlan, sharedQkLogits, withZeroGrads} from '../compute/lsh.js'
+import {type LshPlan, lshAttention, lshGeometry, lshPlan, sharedQkLogits, withZeroGrads} from '../compute/lsh.js'
 import {causalAttentionRows, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
 import {type MsgState, blendBlock, msgForward, readMsg, weightedLayerNorm} from './msg.js'
-import {type Branch, type RevMode, reversibleStack} from './reversible.js'
+import {type Branch, type RevMode, type RevOptions, reversibleStack} from './reversible.js'
 import type {ParamSpec, Schema, Space} from './schema.js'
 
 export interface Gpt2Config {
@@ -61,7 +61,8 @@ export interface Gpt2Config {
   /**
    * RevNet blocks on two residual streams, y1 = x1 + Attn(LN1(x2)), y2 = x2 + FFN(LN2(y1)), input x1 = x2 =
    * embedding, output (y1 + y2)/2 before ln_f (src/model/reversible.ts). The backward pass recomputes each
-   * block's inputs instead of storing activations: activation memory flat in depth, ~1 extra forward per step.
+   * block's inputs instead of storing activations: ~1 extra forward per step; activation memory flat in depth but
+   * for the anchors that bound float32 drift (both streams every 8 blocks, src/model/reversible.ts).
    * A different function from the standard model with the same weights (the streams are merged by averaging).
    */
   reversible: boolean
@@ -72,11 +73,20 @@ export interface Gpt2Config {
   /**
    * 'full' causal attention, or 'lsh': Reformer's shared-QK LSH attention (src/compute/lsh.ts), keys = the
    * normalised queries. Under 'lsh' the key projections attn.k_proj.* stay in the schema (so the parameter set is
-   * unchanged) but are unused: their gradient is zero (weight decay still shrinks them).
+   * unchanged) but are unused (`unusedParams`): their gradient is zero, and the trainer's optimizer leaves them out
+   * (no state, no weight decay), so switching back to full attention finds them as they were.
    */
   attention: AttentionKind
-  /** lsh only: buckets per hash round (1 or even); chunk length 2·T/lsh_buckets (the paper's choice). */
+  /**
+   * lsh only: buckets per hash round: 0 (the default) derives them from the length and `lsh_chunk` (trax:
+   * 2·⌊T/lsh_chunk⌋, factorised beyond 128), 1 (no hashing) or a fixed even count.
+   */
   lsh_buckets: number
+  /**
+   * lsh only: chunk length (the default 64, as lucidrains' bucket_size); 0 = the paper's 2·T/lsh_buckets, which
+   * grows with T (configs saved before this key existed, which fixed the buckets, read as 0).
+   */
+  lsh_chunk: number
   /** lsh only: hash rounds; more rounds approach full (shared-QK) attention at proportional cost. */
   lsh_hashes: number
   /** A model grown by MSG whose masks still ramp (src/model/msg.ts); absent otherwise. */
@@ -90,8 +100,11 @@ export const GPT2_KEYS = [
   'family', 'vocab_size', 'n_positions', 'n_layer', 'd_model', 'n_head', 'head_size', 'd_ffn',
   'tie_embeddings', 'layer_norm_eps', 'init_std',
   'param', 'base_d_model', 'base_n_head', 'base_head_size', 'base_d_ffn', 'alpha_in', 'alpha_out', 'alpha_attn', 'zero_query',
-  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_hashes', 'msg',
+  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_chunk', 'lsh_hashes', 'msg',
 ] as const
+
+/** The default LSH chunk length (lsh_chunk). */
+export const LSH_CHUNK = 64
 
 /** Reads and validates a GPT-2 config; head_size defaults to d_model/n_head and d_ffn to 4·d_model. */
 export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt2Config {
@@ -128,10 +141,16 @@ export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt
     loss_chunks: f.int('loss_chunks', 1, {min: 1, max: 1 << 20}),
     attention: f.oneOf('attention', ATTENTION_KINDS, 'full'),
     // lsh_* are read (and kept) under full attention too, unused: a saved config must validate either way.
-    lsh_buckets: f.int('lsh_buckets', 8, {min: 1, max: 1 << 16}),
+    lsh_buckets: f.int('lsh_buckets', 0, {min: 0, max: 1 << 16}),
+    // A config that fixes lsh_buckets but has no lsh_chunk (every config saved before lsh_chunk existed) keeps the
+    // chunk it was trained with, 2T/lsh_buckets; otherwise the chunk is fixed and the buckets follow the length.
+    lsh_chunk: 0,
     lsh_hashes: f.int('lsh_hashes', 2, {min: 1, max: 64}),
   }
-  if (cfg.lsh_buckets > 1 && cfg.lsh_buckets % 2 !== 0) throw f.err('lsh_buckets', cfg.lsh_buckets, '1 or an even number (angular LSH hashes into ± rotations)')
+  cfg.lsh_chunk = f.int('lsh_chunk', cfg.lsh_buckets === 0 ? LSH_CHUNK : 0, {min: 0, max: 1 << 20})
+  if (cfg.lsh_buckets > 1 && cfg.lsh_buckets % 2 !== 0)
+    throw f.err('lsh_buckets', cfg.lsh_buckets, '0 (from the length and lsh_chunk), 1, or an even number (angular LSH hashes into ± rotations)')
+  if (cfg.lsh_buckets === 0 && cfg.lsh_chunk === 0) throw f.err('lsh_chunk', 0, 'a chunk length ≥ 1 when lsh_buckets is 0 (derived from the length)')
   cfg.base_d_model = f.int('base_d_model', cfg.d_model, {min: 1, max: 65536})
   cfg.base_n_head = f.int('base_n_head', cfg.n_head, {min: 1, max: 4096})
   cfg.base_head_size = f.int('base_head_size', cfg.head_size, {min: 1, max: 65536})
@@ -196,6 +215,8 @@ export interface Gpt2ForwardOptions {
    * activations) or 'autodiff' (plain tfjs autodiff of the same forward, storing activations: the reference).
    */
   reversible?: RevMode
+  /** Recompute mode: the anchor spacing and drift report of src/model/reversible.ts (default: every 8 blocks). */
+  revAnchors?: Pick<RevOptions, 'anchorEvery' | 'onDrift'>
 }
 
 /**
@@ -263,12 +284,12 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
   probe?.('embed', x)
   const blocks = gpt2Blocks(c, p, B, T, mult.attention, norm, probe)
   // Shared-QK attention leaves the key projections unread: keep them connected, with zero gradient.
-  if (c.attention === 'lsh') x = withZeroGrads(x, Array.from({length: c.n_layer}, (_, l) => K_PROJ.map((n) => get(`h.${l}.${n}`))).flat())
+  if (c.attention === 'lsh') x = withZeroGrads(x, [...gpt2UnusedParams(c)].map((n) => get(n)))
   if (c.reversible) {
     // Probes need the intermediate streams, which only the plain autodiff forward keeps.
     const mode = probe ? 'autodiff' : (opts.reversible ?? 'recompute')
     const onBlock = probe ? (l: number, y1: tf.Tensor2D, y2: tf.Tensor2D) => probe(`h.${l}.out`, tf.mul(tf.add(y1, y2), 0.5)) : undefined
-    x = reversibleStack(x, blocks.map((b) => ({f: b.attn, g: b.ffn})), mode, onBlock)
+    x = reversibleStack(x, blocks.map((b) => ({f: b.attn, g: b.ffn})), mode, onBlock, opts.revAnchors)
   } else {
     for (let l = 0; l < c.n_layer; l++) {
       const {attn, ffn} = blocks[l]
@@ -286,6 +307,11 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
 const ATTN_PARAMS = ['ln_1.weight', 'ln_1.bias', 'attn.q_proj.weight', 'attn.q_proj.bias', 'attn.k_proj.weight',
   'attn.k_proj.bias', 'attn.v_proj.weight', 'attn.v_proj.bias', 'attn.c_proj.weight', 'attn.c_proj.bias']
 const K_PROJ = ['attn.k_proj.weight', 'attn.k_proj.bias']
+
+/** The tensors the forward pass does not read: the key projections under shared-QK (LSH) attention. */
+export function gpt2UnusedParams(c: Gpt2Config): Set<string> {
+  return new Set(c.attention === 'lsh' ? Array.from({length: c.n_layer}, (_, l) => K_PROJ.map((n) => `h.${l}.${n}`)).flat() : [])
+}
 const LSH_ATTN_PARAMS = ATTN_PARAMS.filter((n) => !K_PROJ.includes(n))
 const FFN_PARAMS = ['ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias']
 
@@ -320,7 +346,7 @@ function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: numbe
         const q = heads(linear(h, m(ps[2]), v(ps[3])))
         const val = heads(linear(h, m(ps[4]), v(ps[5])))
         if (probe) probe(`h.${l}.attn_logits`, sharedQkLogits(q, scale)) // [B,NH,T,T]
-        plan ??= lshPlan(q, {buckets: c.lsh_buckets, hashes: c.lsh_hashes, salt: l})
+        plan ??= lshPlan(q, {...lshGeometry(T, c), hashes: c.lsh_hashes, salt: l})
         a = tf.reshape(tf.transpose(lshAttention(q, val, scale, plan), [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
         o = 6
       } else {

@@ -36,7 +36,7 @@ import {commitDirAtomic, writeFileAtomic} from '../checkpoints/atomic.js'
 import {SHARD_INDEX_FILE, type StFile, type StFloatDtype, type StTensor, readSafetensors, readShardedSafetensors, writeSafetensors} from '../checkpoints/safetensors.js'
 import {BYTE_TO_CHAR, HF_BPE_KIND, HfBpeTokenizer} from '../data/hf-tokenizer.js'
 import {type TokenizerJSON, tokenizerFromJSON} from '../data/tokenizer.js'
-import {FileFormatError, InputError} from '../errors.js'
+import {FileFormatError, InputError, preview} from '../errors.js'
 import {compensation} from '../ligo/spaces.js'
 import {mupTable, widthMultipliers} from '../mup/index.js'
 import {type ForwardMultipliers, forwardMultipliers} from '../mup/rules.js'
@@ -239,19 +239,27 @@ export function hfMupTable(c: ModelConfig, train?: object): HfMupTable {
   }
 }
 
-/** Buffers and heads transformers keeps in its files that a ligo model has no use for (ignored on read). */
+/**
+ * Buffers and heads transformers keeps in its files that a ligo model has no use for (ignored on read). A stored
+ * head of a tied model is ignored only once `fromHfTensors` has found it equal to the embedding (`TIED_HEAD`).
+ */
 function ignored(c: ModelConfig, name: string): boolean {
+  if (c.tie_embeddings && name === TIED_HEAD[c.family].head) return true
   switch (c.family) {
     case 'gpt2':
-      return /\.attn\.(bias|masked_bias)$/.test(name) || (c.tie_embeddings && name === 'lm_head.weight')
+      return /\.attn\.(bias|masked_bias)$/.test(name)
     case 'llama':
-      return /\.rotary_emb\.inv_freq$/.test(name) || (c.tie_embeddings && name === 'lm_head.weight')
+      return /\.rotary_emb\.inv_freq$/.test(name)
     case 'bert':
-      return (
-        name === 'bert.embeddings.position_ids' || name.startsWith('bert.pooler.') || name.startsWith('cls.seq_relationship.') ||
-        name === 'cls.predictions.decoder.bias' || (c.tie_embeddings && name === 'cls.predictions.decoder.weight')
-      )
+      return name === 'bert.embeddings.position_ids' || name.startsWith('bert.pooler.') || name.startsWith('cls.seq_relationship.') || name === 'cls.predictions.decoder.bias'
   }
+}
+
+/** The readout a tied model shares with its embedding, both [V,C] in HF files (canonical names). */
+const TIED_HEAD: Readonly<Record<Family, {head: string; embedding: string}>> = {
+  gpt2: {head: 'lm_head.weight', embedding: 'transformer.wte.weight'},
+  llama: {head: 'lm_head.weight', embedding: 'model.embed_tokens.weight'},
+  bert: {head: 'cls.predictions.decoder.weight', embedding: 'bert.embeddings.word_embeddings.weight'},
 }
 
 /** Names as transformers' own loader normalises them: GPT-2's optional `transformer.` prefix, BERT's gamma/beta. */
@@ -304,6 +312,23 @@ export function fromHfTensors(c: ModelConfig, st: StFile, file: string): Weights
   const problems: string[] = []
   const missing: string[] = []
   const weights: Weights = new Map()
+  // A tied model's stored head is a copy transformers drops on load (it re-ties it to the embedding): harmless when
+  // equal, but a different matrix means the config and the weights disagree, and either reading would be a guess.
+  const tied = TIED_HEAD[c.family]
+  const head = tensors.get(tied.head)
+  const emb = tensors.get(tied.embedding)
+  if (c.tie_embeddings && head && emb && head.data instanceof Float32Array && emb.data instanceof Float32Array && head.data.length === emb.data.length) {
+    let differ = 0
+    let worst = 0
+    for (let i = 0; i < head.data.length; i++) {
+      const d = Math.abs(head.data[i] - emb.data[i])
+      if (!(d === 0) && !(Number.isNaN(head.data[i]) && Number.isNaN(emb.data[i]))) differ++
+      if (d > worst) worst = d
+    }
+    if (differ > 0)
+      problems.push(`'${tied.head}' is stored but differs from '${tied.embedding}' in ${differ} of ${head.data.length} values (max |difference| ${worst.toPrecision(3)}), while config.json ties them (tie_word_embeddings: true${c.family === 'llama' ? '' : ', the default when absent'}): set "tie_word_embeddings": false to use the stored head, or remove it to use the embedding`)
+  } else if (c.tie_embeddings && head && (!emb || head.shape.join() !== emb.shape.join()))
+    problems.push(`'${tied.head}' has shape [${head.shape}] but the model is tied to '${tied.embedding}' (${emb ? `[${emb.shape}]` : 'missing'}): set "tie_word_embeddings": false if the head is its own matrix`)
   for (const r of rows) {
     const t = tensors.get(r.hf)
     if (!t) {
@@ -357,26 +382,37 @@ class HfKeys {
 
   int(keys: string | string[], def?: number): number {
     const [k, v] = this.pick(keys, def)
-    if (!Number.isInteger(v) || v < 0) throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: expected a non-negative integer`)
+    if (!Number.isInteger(v) || v < 0) throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: expected a non-negative integer`)
     return v
   }
 
   num(keys: string | string[], def?: number): number {
     const [k, v] = this.pick(keys, def)
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: expected a number`)
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: expected a number`)
     return v
   }
 
   bool(k: string, def: boolean): boolean {
     const v = this.raw[k] ?? def
-    if (typeof v !== 'boolean') throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: expected true or false`)
+    if (typeof v !== 'boolean') throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: expected true or false`)
     return v
   }
 
   /** Refuses a key whose value ligo cannot run. */
   require(k: string, ok: (v: any) => boolean, expected: string, def?: unknown): void {
     const v = this.raw[k] ?? def
-    if (!ok(v)) throw new FileFormatError(this.file, `key '${k}' is ${JSON.stringify(v)}: ligo supports only ${expected}`)
+    if (!ok(v)) throw new FileFormatError(this.file, `key '${k}' is ${preview(v)}: ligo supports only ${expected}`)
+  }
+
+  /**
+   * Refuses a config that lacks keys setting the tensor shapes (each entry: a key and its aliases), naming them
+   * all. transformers would take its class defaults (LlamaConfig: hidden_size 4096, ...), which a model of
+   * another size does not match; save_pretrained always writes them (they are not PretrainedConfig defaults).
+   */
+  requireAll(family: Family, keys: (string | string[])[]): void {
+    const absent = keys.map((k) => (Array.isArray(k) ? k : [k])).filter((ks) => ks.every((k) => this.raw[k] === undefined || this.raw[k] === null))
+    if (absent.length > 0)
+      throw new FileFormatError(this.file, `missing required key${absent.length > 1 ? 's' : ''} ${absent.map((ks) => ks.map((k) => `'${k}'`).join(' or ')).join(', ')}: a ${family} config must give the sizes that set its tensor shapes (ligo does not guess them)`)
   }
 
   private pick(keys: string | string[], def?: number): [string, any] {
@@ -391,11 +427,11 @@ class HfKeys {
 export function hfFamily(raw: Record<string, any>, file: string): Family {
   const archs: unknown = raw.architectures
   if (archs !== undefined && archs !== null && (!Array.isArray(archs) || archs.some((a) => typeof a !== 'string')))
-    throw new FileFormatError(file, `key 'architectures' is ${JSON.stringify(archs)}: expected a list of class names`)
+    throw new FileFormatError(file, `key 'architectures' is ${preview(archs)}: expected a list of class names`)
   const byArch = (Object.keys(HF_ARCHITECTURES) as Family[]).find((f) => (archs as string[] | undefined)?.some((a) => HF_ARCHITECTURES[f].includes(a)))
   const type = raw.model_type ?? byArch
   if (typeof type !== 'string' || !(type in HF_ARCHITECTURES))
-    throw new FileFormatError(file, `model_type ${JSON.stringify(raw.model_type ?? null)} (architectures ${JSON.stringify(archs ?? null)}) is not supported: ligo reads ${SUPPORTED}`)
+    throw new FileFormatError(file, `model_type ${preview(raw.model_type ?? null)} (architectures ${preview(archs ?? null)}) is not supported: ligo reads ${SUPPORTED}`)
   const family = type as Family
   const other = ((archs as string[] | undefined) ?? []).filter((a) => !HF_ARCHITECTURES[family].includes(a))
   if (other.length > 0)
@@ -415,12 +451,13 @@ export function fromHfConfig(raw: Record<string, any>, file: string, extra: Reco
       k.require('scale_attn_weights', (v) => v === true, 'true', true)
       k.require('scale_attn_by_inverse_layer_idx', (v) => v === false, 'false', false)
       k.require('add_cross_attention', (v) => v === false, 'false', false)
-      const d = k.int(['n_embd', 'hidden_size'], 768)
-      const nh = k.int(['n_head', 'num_attention_heads'], 12)
+      k.requireAll(family, ['vocab_size', ['n_positions', 'max_position_embeddings'], ['n_embd', 'hidden_size'], ['n_layer', 'num_hidden_layers'], ['n_head', 'num_attention_heads']])
+      const d = k.int(['n_embd', 'hidden_size'])
+      const nh = k.int(['n_head', 'num_attention_heads'])
       if (nh === 0 || d % nh !== 0) throw new FileFormatError(file, `n_head ${nh} does not divide n_embd ${d}`)
       ours = {
-        ...base, vocab_size: k.int('vocab_size', 50257), n_positions: k.int(['n_positions', 'max_position_embeddings'], 1024),
-        n_layer: k.int(['n_layer', 'num_hidden_layers'], 12), d_model: d, n_head: nh, head_size: d / nh,
+        ...base, vocab_size: k.int('vocab_size'), n_positions: k.int(['n_positions', 'max_position_embeddings']),
+        n_layer: k.int(['n_layer', 'num_hidden_layers']), d_model: d, n_head: nh, head_size: d / nh,
         d_ffn: k.int('n_inner', 4 * d), tie_embeddings: k.bool('tie_word_embeddings', true),
         layer_norm_eps: k.num('layer_norm_epsilon', 1e-5), init_std: k.num('initializer_range', 0.02),
       }
@@ -432,13 +469,16 @@ export function fromHfConfig(raw: Record<string, any>, file: string, extra: Reco
       k.require('mlp_bias', (v) => v === false, 'false (no biases)', false)
       k.require('rope_scaling', (v) => v === null || (isObj(v) && (v.rope_type ?? v.type) === 'default'), "null (no rope scaling)", null)
       k.require('rope_parameters', (v) => v === null || (isObj(v) && (v.rope_type ?? 'default') === 'default'), "rope_type 'default'", null)
-      const d = k.int('hidden_size', 4096)
-      const nh = k.int('num_attention_heads', 32)
+      // Optional as in LlamaConfig: num_key_value_heads (= heads), head_dim (= hidden/heads), max_position_embeddings
+      // (2048; rotary positions have no table, so it sets only the longest sequence accepted).
+      k.requireAll(family, ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads'])
+      const d = k.int('hidden_size')
+      const nh = k.int('num_attention_heads')
       const rope = isObj(raw.rope_parameters) && raw.rope_parameters.rope_theta !== undefined ? new HfKeys(raw.rope_parameters, `${file} rope_parameters`) : k
       ours = {
-        ...base, vocab_size: k.int('vocab_size', 32000), n_positions: k.int('max_position_embeddings', 2048),
-        n_layer: k.int('num_hidden_layers', 32), d_model: d, n_head: nh, n_kv_head: k.int('num_key_value_heads', nh),
-        head_size: k.int('head_dim', nh > 0 ? Math.floor(d / nh) : 0), d_ffn: k.int('intermediate_size', 11008),
+        ...base, vocab_size: k.int('vocab_size'), n_positions: k.int('max_position_embeddings', 2048),
+        n_layer: k.int('num_hidden_layers'), d_model: d, n_head: nh, n_kv_head: k.int('num_key_value_heads', nh),
+        head_size: k.int('head_dim', nh > 0 ? Math.floor(d / nh) : 0), d_ffn: k.int('intermediate_size'),
         tie_embeddings: k.bool('tie_word_embeddings', false), rms_norm_eps: k.num('rms_norm_eps', 1e-6),
         rope_theta: rope.num('rope_theta', 10000), init_std: k.num('initializer_range', 0.02),
       }
@@ -449,13 +489,15 @@ export function fromHfConfig(raw: Record<string, any>, file: string, extra: Reco
       k.require('position_embedding_type', (v) => v === 'absolute', "'absolute'", 'absolute')
       k.require('is_decoder', (v) => v === false, 'false (a bidirectional encoder)', false)
       k.require('add_cross_attention', (v) => v === false, 'false', false)
-      const d = k.int('hidden_size', 768)
-      const nh = k.int('num_attention_heads', 12)
+      // type_vocab_size stays optional (2, BertConfig's default, which nearly every BERT uses).
+      k.requireAll(family, ['vocab_size', 'max_position_embeddings', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads'])
+      const d = k.int('hidden_size')
+      const nh = k.int('num_attention_heads')
       if (nh === 0 || d % nh !== 0) throw new FileFormatError(file, `num_attention_heads ${nh} does not divide hidden_size ${d}`)
       ours = {
-        ...base, vocab_size: k.int('vocab_size', 30522), n_positions: k.int('max_position_embeddings', 512),
-        type_vocab_size: k.int('type_vocab_size', 2), n_layer: k.int('num_hidden_layers', 12), d_model: d, n_head: nh,
-        head_size: d / nh, d_ffn: k.int('intermediate_size', 3072), tie_embeddings: k.bool('tie_word_embeddings', true),
+        ...base, vocab_size: k.int('vocab_size'), n_positions: k.int('max_position_embeddings'),
+        type_vocab_size: k.int('type_vocab_size', 2), n_layer: k.int('num_hidden_layers'), d_model: d, n_head: nh,
+        head_size: d / nh, d_ffn: k.int('intermediate_size'), tie_embeddings: k.bool('tie_word_embeddings', true),
         layer_norm_eps: k.num('layer_norm_eps', 1e-12), init_std: k.num('initializer_range', 0.02),
       }
       break
@@ -501,7 +543,7 @@ export function toHfConfig(c: ModelConfig, eot: number | null): Record<string, u
  * (checked separately below), BERT's masking rule and the memory-saving chunk counts, which do not change the
  * function. Reversible blocks and LSH attention do change it, so they are refused by the round trip below.
  */
-const LIGO_ONLY = new Set<string>([...MUP_KEYS, 'mask_id', 'mask_prob', 'ffn_chunks', 'loss_chunks', 'reversible', 'attention', 'lsh_buckets', 'lsh_hashes'])
+const LIGO_ONLY = new Set<string>([...MUP_KEYS, 'mask_id', 'mask_prob', 'ffn_chunks', 'loss_chunks', 'reversible', 'attention', 'lsh_buckets', 'lsh_chunk', 'lsh_hashes'])
 
 /**
  * HF config keys ligo does not model but carries from import to export unchanged (checkpoint meta `hf.config`):

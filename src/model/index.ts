@@ -13,7 +13,7 @@ import '../compute/gradients.js'
 import {ConfigError} from '../errors.js'
 import {Fields} from '../validate.js'
 import {type BertConfig, bertConfig, bertForward, bertLoss, bertSchema} from './bert.js'
-import {type Gpt2Config, type Params, type Probe, gpt2Config, gpt2Forward, gpt2Loss, gpt2Schema} from './gpt2.js'
+import {type Gpt2Config, type Params, type Probe, gpt2Config, gpt2Forward, gpt2Loss, gpt2Schema, gpt2UnusedParams} from './gpt2.js'
 import {type LlamaConfig, llamaConfig, llamaForward, llamaLoss, llamaSchema} from './llama.js'
 import type {Schema} from './schema.js'
 
@@ -49,6 +49,29 @@ export function schemaOf(c: ModelConfig): Schema {
     case 'bert':
       return bertSchema(c)
   }
+}
+
+/**
+ * The settings that differ between two configs of the same parameters and change the function they compute (the
+ * same weights give another loss): reversible blocks, the attention kind, LSH's buckets/chunk/rounds under LSH,
+ * µP multipliers... Chunk counts (ffn_chunks, loss_chunks) are exact and are not listed. As `key a → b`.
+ */
+export function functionChanges(a: ModelConfig, b: ModelConfig): string[] {
+  const exact = new Set(['ffn_chunks', 'loss_chunks'])
+  const lshOff = (c: ModelConfig) => c.family !== 'gpt2' || c.attention !== 'lsh'
+  const [x, y] = [a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>]
+  return [...new Set([...Object.keys(x), ...Object.keys(y)])]
+    .filter((k) => !exact.has(k) && !(k.startsWith('lsh_') && lshOff(a) && lshOff(b)))
+    .filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]))
+    .map((k) => `${k} ${JSON.stringify(x[k])} → ${JSON.stringify(y[k])}`)
+}
+
+/**
+ * Schema tensors the forward pass does not read (their gradient is zero): GPT-2's key projections under shared-QK
+ * LSH attention. Training leaves them out of the optimizer: no state, and no weight decay shrinking them.
+ */
+export function unusedParams(c: ModelConfig): Set<string> {
+  return c.family === 'gpt2' ? gpt2UnusedParams(c) : new Set()
 }
 
 /**

@@ -40,14 +40,13 @@
  *   over the seeds that reached the target for the to-target numbers. Charts draw one line per run (colour =
  *   method, one line per seed).
  */
-import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import type {TopLevelSpec} from 'vega-lite'
 
 import {writeFileAtomic} from '../checkpoints/atomic.js'
-import {readModelMeta, resolveCheckpointDir} from '../checkpoints/checkpoint.js'
+import {readModelMeta, resolveCheckpointDir, weightsSha256} from '../checkpoints/checkpoint.js'
 import {FileFormatError, InputError} from '../errors.js'
 import type {MetricsRow} from '../train/trainer.js'
 import {type Chart, type Row, lineChartSpec, renderSvg, svgToPng} from './plot.js'
@@ -365,8 +364,8 @@ export function loadRun(dir: string, opts: LoadRunOptions = {}): RunData {
       if (!found) throw new Error('not found')
       small = loadSmall(found, 'provenance')
       const sha = initProvenance?.source_sha256
-      const model = path.join(resolveCheckpointDir(found), 'model.safetensors')
-      if (typeof sha === 'string' && fs.existsSync(model) && sha256File(model) !== sha)
+      const now = typeof sha === 'string' ? sourceHash(found) : undefined
+      if (now !== undefined && now !== sha)
         notes.push(`${dir}: the small checkpoint ${grownFrom} changed since the growth (hash differs); its pretraining cost may not be the one charged`)
     } catch {
       notes.push(`${dir}: the small model ${grownFrom} cannot be read; pass --small SMALL_RUN to charge its pretraining`)
@@ -395,15 +394,20 @@ export function loadSmall(dir: string, source: SmallCost['source'] = 'flag'): Sm
   throw new InputError(`--small ${dir}: no trainer.json or metrics.jsonl to read its pretraining FLOPs from; give the small model's run directory`)
 }
 
+/** The weights hash growth records (provenance.source_sha256) of a checkpoint now, if it can be read. */
+function sourceHash(dir: string): string | undefined {
+  try {
+    return weightsSha256(resolveCheckpointDir(dir))
+  } catch {
+    return undefined
+  }
+}
+
 /** A path recorded in provenance: as written (absolute or relative to the working directory), else beside the run. */
 function findPath(p: string, runDir: string): string | undefined {
   if (fs.existsSync(p)) return p
   if (!path.isAbsolute(p)) for (const base of [runDir, path.dirname(path.resolve(runDir))]) if (fs.existsSync(path.join(base, p))) return path.join(base, p)
   return undefined
-}
-
-function sha256File(file: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -103,6 +103,31 @@ export function withOptimizer(train: TrainConfig, kind: OptimizerKind): TrainCon
   return trainConfig(raw)
 }
 
+/** What a run's optimizer is: its settings, and those that are not its published defaults (OPTIMIZER_DEFAULTS). */
+export interface OptimizerUsed {
+  name: OptimizerKind
+  settings: Partial<Record<OptimizerSettingKey, number | boolean>>
+  /** Settings that differ from the optimizer's published defaults (set in a config file or on the command line). */
+  not_default: OptimizerSettingKey[]
+}
+
+/** The optimizer a run config uses (recorded in run.json, printed by `ligo train`). */
+export function optimizerUsed(t: TrainConfig): OptimizerUsed {
+  const d = OPTIMIZER_DEFAULTS[t.optimizer]
+  const settings: OptimizerUsed['settings'] = {}
+  for (const k of OPTIMIZER_SETTING_KEYS) if (d[k] !== undefined) settings[k] = t[k]
+  const not_default = OPTIMIZER_SETTING_KEYS.filter((k) => settings[k] !== undefined && settings[k] !== d[k])
+  return {name: t.optimizer, settings, not_default}
+}
+
+/** One line: `optimizer came: beta1 0.9, beta2 0.999, ... (its published defaults)`, naming any that are not. */
+export function describeOptimizer(t: TrainConfig): string {
+  const u = optimizerUsed(t)
+  const d = OPTIMIZER_DEFAULTS[t.optimizer]
+  const list = Object.entries(u.settings).map(([k, v]) => `${k} ${v}${u.not_default.includes(k as OptimizerSettingKey) ? ` (published default ${d[k as OptimizerSettingKey]})` : ''}`)
+  return `optimizer ${u.name}: ${list.join(', ')}${u.not_default.length === 0 ? ' (its published defaults)' : ''}; weight_decay ${t.weight_decay}`
+}
+
 export function trainConfig(raw: unknown, source?: string): TrainConfig {
   const f = Fields.of(raw, 'train', source)
   f.rejectUnknown(TRAIN_KEYS)
@@ -163,6 +188,7 @@ export interface Overrides {
   'loss-chunks'?: number
   attention?: string
   'lsh-buckets'?: number
+  'lsh-chunk'?: number
   'lsh-hashes'?: number
   'decay-fraction'?: number
 }
@@ -192,6 +218,7 @@ const OVERRIDE_PATHS: Record<keyof Overrides, [section: 'model' | 'train', key: 
   'loss-chunks': ['model', 'loss_chunks'],
   attention: ['model', 'attention'],
   'lsh-buckets': ['model', 'lsh_buckets'],
+  'lsh-chunk': ['model', 'lsh_chunk'],
   'lsh-hashes': ['model', 'lsh_hashes'],
   'decay-fraction': ['train', 'decay_fraction'],
 }
@@ -215,15 +242,27 @@ export function readConfigFile(path: string): Obj {
   return doc as Obj
 }
 
+export interface ResolveOptions {
+  /**
+   * The raw config's optimizer settings (beta1, beta2, eps, ...) are not the user's choice but a shipped preset's
+   * or a checkpoint's resolved ones: an --optimizer override naming another optimizer then drops them, so that the
+   * optimizer it names gets its published defaults (a preset's AdamW β2 0.95 is not CAME's or Adafactor's).
+   * Settings from the user's own file (the default) are kept: they were set explicitly.
+   */
+  presetOptimizerSettings?: boolean
+}
+
 /**
  * Resolves a run config from a raw object (file contents or a checkpoint's saved config) plus overrides.
  * model.n_positions defaults to train.seq; train.seq may not exceed model.n_positions.
  */
-export function resolveRunConfig(raw: Obj, overrides: Overrides = {}, source?: string): RunConfig {
+export function resolveRunConfig(raw: Obj, overrides: Overrides = {}, source?: string, opts: ResolveOptions = {}): RunConfig {
   const root = Fields.of(raw, '', source)
   root.rejectUnknown(['model', 'train'])
   const model: Obj = {...(Fields.of(raw.model, 'model', source).obj)}
   const trainRaw: Obj = {...(Fields.of(raw.train, 'train', source).obj)}
+  if (opts.presetOptimizerSettings && overrides.optimizer !== undefined && overrides.optimizer !== (trainRaw.optimizer ?? 'adamw'))
+    for (const k of OPTIMIZER_SETTING_KEYS) delete trainRaw[k]
   for (const [flag, value] of Object.entries(overrides)) {
     if (value === undefined) continue
     const path = OVERRIDE_PATHS[flag as keyof Overrides]
@@ -232,6 +271,12 @@ export function resolveRunConfig(raw: Obj, overrides: Overrides = {}, source?: s
     // A width override without an explicit head size or FFN width recomputes their defaults.
     if (flag === 'd-model' || flag === 'heads') delete model.head_size
     if (flag === 'd-model' && overrides.ffn === undefined) delete model.d_ffn
+  }
+  // Switching to LSH attention: the bucket settings a full-attention config carried were never used (and saved
+  // configs predating lsh_chunk fixed 8 buckets, a chunk growing with T): take the current defaults unless given.
+  if (overrides.attention === 'lsh' && (raw.model as Obj | undefined)?.attention !== 'lsh') {
+    if (overrides['lsh-buckets'] === undefined) delete model.lsh_buckets
+    if (overrides['lsh-chunk'] === undefined) delete model.lsh_chunk
   }
   try {
     const train = trainConfig(trainRaw, source)

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core'
 
+import {nativeAddon} from '../compute/native.js'
 import {type ModelConfig, lossOf} from '../model/index.js'
 import type {Schema} from '../model/schema.js'
 
@@ -44,6 +45,7 @@ export function valueAndGradsInto(
   scale = 1,
 ): number {
   const names = params.map((s) => s.name)
+  const addon = nativeAddon()
   return tf.tidy(() => {
     const inputs = params.map((s) => tf.tensor(values.get(s.name)!, s.shape, 'float32'))
     const f = (...ts: tf.Tensor[]) => loss(new Map(names.map((n, i) => [n, ts[i]])))
@@ -66,7 +68,9 @@ export function valueAndGradsInto(
         accum.set(names[i], acc)
         taken.add(acc)
       }
-      if (scale === 1) for (let j = 0; j < g.length; j++) acc[j] += g[j]
+      // The addon does the same arithmetic (per element in double, then rounded), threaded.
+      if (addon) addon.accumulateScaled(acc, g, scale)
+      else if (scale === 1) for (let j = 0; j < g.length; j++) acc[j] += g[j]
       else for (let j = 0; j < g.length; j++) acc[j] += scale * g[j]
     }
     return value.dataSync()[0]

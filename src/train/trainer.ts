@@ -9,22 +9,22 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-import {appendLineDurable, ensureOutputDir, ioError, recoverDir, writeFileAtomic} from '../checkpoints/atomic.js'
+import {appendLineDurable, ensureOutputDir, ioError, recoverDir, resolveCommittedDir, writeFileAtomic} from '../checkpoints/atomic.js'
 import {
   type Checkpoint, type CheckpointMeta, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type TrainerState, loadCheckpoint, saveCheckpoint,
 } from '../checkpoints/checkpoint.js'
 import {acquireLock} from '../checkpoints/lock.js'
 import {BatchSampler} from '../data/batches.js'
 import {type DataDir, checkVocab, loadDataDir} from '../data/prepare.js'
-import {DivergenceError, InputError} from '../errors.js'
-import {schemaOf} from '../model/index.js'
+import {DivergenceError, FileFormatError, InputError, OutputExistsError, preview} from '../errors.js'
+import {modelConfig, schemaOf, unusedParams} from '../model/index.js'
 import {initWeights} from '../model/init.js'
 import {msgAdvance} from '../model/msg.js'
 import {initStds, lrMultipliers, wdMultipliers} from '../mup/index.js'
 import {makeOptimizer} from '../optim/index.js'
 import {clipGlobalNorm} from '../optim/clip.js'
 import {lrAt} from '../optim/schedule.js'
-import {OPTIMIZER_KEYS, type RunConfig} from './config.js'
+import {OPTIMIZER_KEYS, type RunConfig, optimizerUsed, trainConfig} from './config.js'
 import {type EvalResult, evaluate} from './eval.js'
 import {trainFlopsPerToken} from './flops.js'
 import {type Weights, lossAndGrads} from './step.js'
@@ -93,6 +93,7 @@ export async function train(job: TrainJob): Promise<TrainResult> {
   let cfg = job.config
   let resumed: Checkpoint | undefined
   try {
+    if (fs.statSync(out, {throwIfNoEntry: false})?.isDirectory() === false) throw new InputError(`${out} exists and is not a directory: choose another output`)
     fs.mkdirSync(out, {recursive: true})
   } catch (error) {
     throw ioError(out, 'create', error)
@@ -100,16 +101,23 @@ export async function train(job: TrainJob): Promise<TrainResult> {
   // Lock first, so that a second run into a busy directory is told who holds it.
   const lock = acquireLock(out)
   try {
-    if (job.resume) {
-      recoverDir(ckptDir) // finish or roll back a checkpoint swap a killed run left half done
-      removeStaleTemporaries(out)
-      ;({cfg, resumed} = loadForResume(job, ckptDir))
-    } else {
-      ensureOutputDir(out, {force: job.force})
-      // --force starts a new run: the old run's checkpoint and metrics must not be mistaken for this one's.
+    const startOver = () => {
+      // A new run: the old run's checkpoint and metrics must not be mistaken for this one's.
       for (const f of ['checkpoint', 'checkpoint.new-swap', 'checkpoint.old-swap', 'metrics.jsonl', 'run.json'])
         fs.rmSync(path.join(out, f), {recursive: true, force: true})
       removeStaleTemporaries(out)
+    }
+    if (job.resume) {
+      recoverDir(ckptDir) // finish or roll back a checkpoint swap a killed run left half done
+      removeStaleTemporaries(out)
+      // Stopped before its first checkpoint: nothing was lost, so resuming starts it (job.config is its run.json's).
+      // run.json stays until the loop rewrites it (atomically, the same start): a kill in between can resume again.
+      if (fs.existsSync(path.join(ckptDir, 'config.json')) || !fs.existsSync(path.join(out, 'run.json'))) ({cfg, resumed} = loadForResume(job, ckptDir))
+    } else {
+      if (!job.force && unsavedRun(out))
+        throw new OutputExistsError(out, `it holds a run stopped before its first checkpoint (nothing was saved); start it again with \`npx ligo train --resume ${out}\`, or pass --force to start another`)
+      ensureOutputDir(out, {force: job.force})
+      startOver()
     }
     return await runLoop(job, cfg, resumed)
   } finally {
@@ -159,7 +167,10 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   const blocks = new Set(tc.train_blocks ?? [])
   const trainable = tc.train_blocks ? schema.filter((p) => p.layer !== null && blocks.has(p.layer)) : schema
   const frozen = tc.train_blocks ? schema.filter((p) => !trainable.includes(p)) : []
-  const opt = makeOptimizer(tc.optimizer, trainable, tc, lrMultipliers(mc, schema, mupFor), wdMultipliers(mc, schema, mupFor))
+  // Tensors the model does not read (LSH's key projections) get no optimizer state and no weight decay.
+  const unused = unusedParams(mc)
+  const optSchema = trainable.filter((p) => !unused.has(p.name))
+  const opt = makeOptimizer(tc.optimizer, optSchema, tc, lrMultipliers(mc, schema, mupFor), wdMultipliers(mc, schema, mupFor))
   let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: path.resolve(job.dataDir), sha256: data.meta.splits.train.sha256}}
   if (resumed) {
     if (resumed.trainer!.data && resumed.trainer!.data.sha256 !== data.meta.splits.train.sha256)
@@ -175,7 +186,9 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     truncateMetrics(metricsFile, state.step)
   } else {
     weights = job.from ? cloneWeights(job.from.weights) : initWeights(schema, tc.seed, initStds(mc, schema))
-    writeFileAtomic(path.join(out, 'run.json'), JSON.stringify({config: cfg, data: job.dataDir, provenance: job.provenance ?? {}}, null, 2) + '\n')
+    // What the run was started with: `--resume` restarts from it when the run stops before its first checkpoint.
+    const start = {config: cfg, data: path.resolve(job.dataDir), init_from: job.from ? path.resolve(job.from.dir) : undefined, optimizer: optimizerUsed(tc), provenance: job.provenance ?? {}}
+    writeFileAtomic(path.join(out, 'run.json'), JSON.stringify(start, null, 2) + '\n')
     writeFileAtomic(metricsFile, '')
   }
 
@@ -290,6 +303,34 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     tokens_per_s: secs > 0 ? ((state.step - step0) * tokensPerStep) / secs : 0,
     trainable_params: trainableParams,
   }
+}
+
+/** What run.json says a run was started with. */
+export interface RunStart {
+  config: RunConfig
+  /** The data directory (absolute). */
+  data: string
+  /** The checkpoint the run started from (absolute), if any. */
+  init_from?: string
+}
+
+/**
+ * A run that was stopped before its first checkpoint (run.json but no checkpoint): what it was started with, so
+ * that `--resume` can start it again; undefined for any other directory. Read-only.
+ */
+export function unsavedRun(outDir: string): RunStart | undefined {
+  const file = path.join(outDir, 'run.json')
+  if (!fs.existsSync(file) || resolveCommittedDir(path.join(outDir, 'checkpoint'))) return undefined
+  let raw: Record<string, unknown>
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (error) {
+    throw new FileFormatError(file, `cannot read the run's start record: ${(error as Error).message}`)
+  }
+  const c = (raw?.config ?? {}) as Record<string, unknown>
+  if (typeof raw?.data !== 'string') throw new FileFormatError(file, `'data' is ${preview(raw?.data)}: expected the data directory`)
+  if (raw.init_from !== undefined && typeof raw.init_from !== 'string') throw new FileFormatError(file, `'init_from' is ${preview(raw.init_from)}: expected a checkpoint path`)
+  return {config: {model: modelConfig(c.model, file), train: trainConfig(c.train, file)}, data: raw.data, init_from: raw.init_from as string | undefined}
 }
 
 /** Temporary checkpoint directories and files a killed save left behind (the lock holder removes them). */

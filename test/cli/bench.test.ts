@@ -55,6 +55,33 @@ describe('ligo bench', () => {
     expect(JSON.parse(fs.readFileSync(path.join(cwd, '.bench', files[0]), 'utf8')).presets[0].tokens_per_s).toBe(p.tokens_per_s)
   })
 
+  it('times a LiGO operator step beside the training step (--ligo-from), both over --accum micro-batches', () => {
+    const cwd = tmpDir('ligo-bench-')
+    const r = ligo(['bench', '--layers', '2', '--d-model', '32', '--heads', '2', '--seq', '16', '--batch', '2', '--accum', '2', '--steps', '1',
+      '--warmup', '0', '--ligo-from', '1x16x1', '--json'], {cwd})
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    const p = JSON.parse(r.stdout).presets[0]
+    expect(p).toMatchObject({layers: 2, d_model: 32, batch: 2, accum: 2, seq: 16})
+    expect(p.tokens_per_s).toBeCloseTo((2 * 2 * 16) / (p.ms_per_step / 1000), 6)
+    const o = p.ligo
+    expect(o.from).toEqual({layers: 1, d_model: 16, heads: 1})
+    expect(['native', 'tfjs']).toContain(o.engine)
+    // Learnable: resid M 16×16, per grown block q/k/v M 16×16 each and FFN M 64×64, 16 depth vectors of L1 = 1.
+    expect(o.operator_params).toBe(16 * 16 + 2 * (3 * 16 * 16 + 64 * 64) + 2 * 16)
+    for (const k of ['ms_per_step', 'tokens_per_s', 'peak_rss_mib', 'materialize_flops']) expect(o[k], k).toBeGreaterThan(0)
+    expect(o.tokens_per_s).toBeCloseTo((2 * 2 * 16) / (o.ms_per_step / 1000), 6)
+    expect(o.time_ratio_to_train_step).toBeCloseTo(o.ms_per_step / p.ms_per_step, 9)
+    expect(o.time_ratio_same_step).toBeCloseTo(o.ms_per_step / (o.breakdown_ms.model + p.breakdown_ms.clip + p.breakdown_ms.adamw), 9)
+    for (const k of ['materialize', 'model', 'backward', 'update']) expect(o.breakdown_ms[k], k).toBeGreaterThanOrEqual(0)
+    expect(Number.isFinite(o.loss)).toBe(true)
+  })
+
+  it('refuses a --ligo-from that is neither a preset nor LAYERSxWIDTHxHEADS', () => {
+    const r = ligo(['bench', '--ligo-from', '12x768', '--json'], {cwd: tmpDir('ligo-bench-')})
+    expect(r.code).toBe(2)
+    expect(r.stdout + r.stderr).toMatch(/--ligo-from 12x768: expected a preset .* or LAYERSxWIDTHxHEADS/)
+  })
+
   it('rejects heads that do not divide the width', () => {
     const r = ligo(['bench', '--d-model', '30', '--heads', '4', '--json'], {cwd: tmpDir('ligo-bench-')})
     expect(r.code).toBe(2)

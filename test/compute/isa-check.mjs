@@ -1,6 +1,6 @@
 // Child-process check of the addon's non-default ISA paths (run by isa.test.ts with LIGO_ISA=avx2|scalar, which
 // caps the kernels' dispatch at load time): GEMM variants, layer norm, GELU, attention and softmax (forward and
-// backward), cross-entropy, AdamW, column sums and broadcast binary ops against plain JS, with row lengths that
+// backward), cross-entropy, AdamW, column sums, broadcast binary ops and the LiGO materialisation against plain JS, with row lengths that
 // leave vector tails and softmax inputs wide enough for e^x to underflow. Prints one JSON line {isa, failures}.
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
@@ -130,6 +130,20 @@ for (const [M, N, K] of [[45, 65, 33], [150, 70, 400], [7, 3, 1]]) {
   addon.softmax(logits, N, V, sw)
   close('softmax (underflow)', sw, logits.map((v, j) => Math.exp(v - wlse[Math.floor(j / V)])))
 
+  // Non-finite logits (in a vector tail: V = 27): that row's lse and the loss are NaN; a NaN softmax input gives a NaN row.
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const l = logits.slice()
+    l[3 * V + 26] = bad
+    const lb = new Float32Array(N)
+    const lossBad = addon.crossEntropyForward(l, targets, N, V, lb)
+    if (!Number.isNaN(lossBad) || Array.from(lb, Number.isNaN).join() !== 'false,false,false,true,false')
+      failures.push(`crossEntropy with a ${bad} logit: loss ${lossBad}, lse ${Array.from(lb)}`)
+    if (!Number.isNaN(bad)) continue
+    const sb = new Float32Array(N * V)
+    addon.softmax(l, N, V, sb)
+    if (!sb.subarray(3 * V, 4 * V).every(Number.isNaN)) failures.push(`softmax with a NaN input: row ${Array.from(sb.subarray(3 * V, 4 * V))}`)
+  }
+
   const n = 1001, p = rnd(n), gr = rnd(n), m = rnd(n).map((v) => v * 0.1), vv = rnd(n).map((v) => v * v * 0.01)
   const [p0, m0, v0] = [p.slice(), m.slice(), vv.slice()]
   addon.adamwUpdate(p, gr, m, vv, 1e-2, 0.9, 0.95, 1e-8, 0.1, 3)
@@ -184,5 +198,57 @@ for (const [M, N, K] of [[45, 65, 33], [150, 70, 400], [7, 3, 1]]) {
   close('attentionBackward dq', dq, wq)
   close('attentionBackward dk', dk, wk)
   close('attentionBackward dv', dv, wv)
+}
+{
+  // LiGO materialisation of one tensor (native/ligo_grow.cc), forward and backward, against plain JS formulas:
+  // X0 = Σ c_j W_j; X1 = N ⊙ [Tr X0; Mr X0]; Y = f [X1 Tcᵀ, X1 Mcᵀ]; tails on every vector length.
+  const [L, r1, c1, r2, c2, f] = [3, 5, 19, 7, 37, 0.75]
+  const W = [rnd(r1 * c1), rnd(r1 * c1), rnd(r1 * c1)], c = rnd(L)
+  const Mr = rnd((r2 - r1) * r1), Tr = rnd(r1 * r1), Nr = rnd(r2), Mc = rnd((c2 - c1) * c1), Tc = rnd(c1 * c1)
+  // C[m,n] = op(A)·op(B), row-major; op(A) [m,k] (A stored [k,m] when ta).
+  const mm = (A, B, m, k, n, ta = false, tb = false) => {
+    const C = new Float64Array(m * n)
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let s = 0
+      for (let q = 0; q < k; q++) s += (ta ? A[q * m + i] : A[i * k + q]) * (tb ? B[j * k + q] : B[q * n + j])
+      C[i * n + j] = s
+    }
+    return C
+  }
+  const X0 = new Float64Array(r1 * c1)
+  for (let j = 0; j < L; j++) for (let i = 0; i < r1 * c1; i++) X0[i] += c[j] * W[j][i]
+  const X1 = new Float64Array(r2 * c1)
+  X1.set(mm(Tr, X0, r1, r1, c1))
+  X1.set(mm(Mr, X0, r2 - r1, r1, c1), r1 * c1)
+  for (let i = 0; i < r2; i++) for (let q = 0; q < c1; q++) X1[i * c1 + q] *= Nr[i]
+  const top = mm(X1, Tc, r2, c1, c1, false, true), bot = mm(X1, Mc, r2, c1, c2 - c1, false, true)
+  const Y = new Float64Array(r2 * c2)
+  for (let i = 0; i < r2; i++) for (let q = 0; q < c2; q++) Y[i * c2 + q] = f * (q < c1 ? top[i * c1 + q] : bot[i * (c2 - c1) + q - c1])
+  const out = new Float32Array(r2 * c2)
+  addon.ligoGrowForward(W, c, r1, c1, r2, c2, Mr, Tr, Nr, Mc, Tc, f, out)
+  close('ligoGrowForward', out, Y)
+
+  const G = rnd(r2 * c2)
+  const Gt = new Float64Array(r2 * c1), Gb = new Float64Array(r2 * (c2 - c1))
+  for (let i = 0; i < r2; i++) for (let q = 0; q < c2; q++) {
+    if (q < c1) Gt[i * c1 + q] = G[i * c2 + q]
+    else Gb[i * (c2 - c1) + q - c1] = G[i * c2 + q]
+  }
+  const dMc = mm(Gb, X1, c2 - c1, r2, c1, true).map((v) => f * v), dTc = mm(Gt, X1, c1, r2, c1, true).map((v) => f * v)
+  const G1 = mm(Gt, Tc, r2, c1, c1), G1b = mm(Gb, Mc, r2, c2 - c1, c1)
+  for (let i = 0; i < r2 * c1; i++) G1[i] = f * (G1[i] + G1b[i]) * Nr[Math.floor(i / c1)]
+  const dMr = mm(G1.subarray(r1 * c1), X0, r2 - r1, c1, r1, false, true), dTr = mm(G1.subarray(0, r1 * c1), X0, r1, c1, r1, false, true)
+  const G0 = mm(Tr, G1.subarray(0, r1 * c1), r1, r1, c1, true), G0b = mm(Mr, G1.subarray(r1 * c1), r1, r2 - r1, c1, true)
+  const dc = Array.from(W, (w) => w.reduce((a, v, i) => a + v * (G0[i] + G0b[i]), 0))
+  const got = {dc: new Float32Array(L), dMr: new Float32Array(dMr.length), dTr: new Float32Array(r1 * r1), dMc: new Float32Array(dMc.length),
+    dTc: new Float32Array(c1 * c1)}
+  addon.ligoGrowBackward(W, c, r1, c1, r2, c2, Mr, Tr, Nr, Mc, Tc, f, G, got.dc, got.dMr, got.dTr, got.dMc, got.dTc)
+  for (const [k, want] of Object.entries({dc, dMr, dTr, dMc, dTc})) close(`ligoGrowBackward ${k}`, got[k], want, 1e-3)
+
+  // Gradient accumulation: exactly JavaScript's acc[i] += scale * g[i].
+  const acc = rnd(1001), g = rnd(1001), want = Float32Array.from(acc)
+  for (let i = 0; i < want.length; i++) want[i] += (1 / 3) * g[i]
+  addon.accumulateScaled(acc, g, 1 / 3)
+  for (let i = 0; i < acc.length; i++) if (acc[i] !== want[i]) { failures.push(`accumulateScaled[${i}]: ${acc[i]} vs ${want[i]}`); break }
 }
 console.log(JSON.stringify({isa: addon.info().isa, failures}))

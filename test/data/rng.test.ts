@@ -71,6 +71,21 @@ describe('Rng', () => {
     }
   })
 
+  it('skipNormals(k) leaves the stream exactly where k normal() calls would (either spare state, odd and even k)', () => {
+    for (const start of [0, 1, 2, 3]) {
+      for (const k of [0, 1, 2, 3, 7, 10]) {
+        const a = new Rng(42)
+        const b = new Rng(42)
+        for (let i = 0; i < start; i++) a.normal(), b.normal()
+        for (let i = 0; i < k; i++) a.normal()
+        b.skipNormals(k)
+        expect(b.state(), `start ${start}, k ${k}`).toBe(a.state())
+        expect(b.normal()).toBe(a.normal())
+      }
+    }
+    expect(() => new Rng(1).skipNormals(-1)).toThrow(/skipNormals/)
+  })
+
   it('rejects malformed states and seeds', () => {
     expect(() => Rng.fromState('nope')).toThrow(InputError)
     expect(() => Rng.fromState('xoshiro128ss:' + '0'.repeat(32))).toThrow(InputError)

@@ -64,8 +64,8 @@ function expectSameGrads(a: LossGrads, b: LossGrads, rtol: number, atol = 1e-7):
 
 describe('reformer config', () => {
   it('defaults to the standard model and validates the new keys', () => {
-    expect(gpt()).toMatchObject({reversible: false, ffn_chunks: 1, loss_chunks: 1, attention: 'full', lsh_buckets: 8, lsh_hashes: 2})
-    expect(() => gpt({lsh_buckets: 3})).toThrow(/model\.lsh_buckets.*1 or an even number/)
+    expect(gpt()).toMatchObject({reversible: false, ffn_chunks: 1, loss_chunks: 1, attention: 'full', lsh_buckets: 0, lsh_chunk: 64, lsh_hashes: 2})
+    expect(() => gpt({lsh_buckets: 3})).toThrow(/model\.lsh_buckets.*0 \(from the length and lsh_chunk\), 1, or an even number/)
     expect(() => gpt({attention: 'sparse'})).toThrow(/model\.attention.*one of full, lsh/)
     expect(() => gpt({ffn_chunks: 0})).toThrow(/model\.ffn_chunks/)
     expect(() => gpt({reversible: 'yes'})).toThrow(/model\.reversible.*true or false/)
@@ -81,7 +81,7 @@ describe('reformer config', () => {
       reversible: true, 'ffn-chunks': 2, 'loss-chunks': 3, attention: 'lsh', 'lsh-buckets': 4, 'lsh-hashes': 6,
     })
     expect(r.model).toMatchObject({reversible: true, ffn_chunks: 2, loss_chunks: 3, attention: 'lsh', lsh_buckets: 4, lsh_hashes: 6})
-    expect(() => resolveRunConfig({model: TINY_MODEL}, {'lsh-buckets': 5})).toThrow(/--lsh-buckets 5: expected 1 or an even number/)
+    expect(() => resolveRunConfig({model: TINY_MODEL}, {'lsh-buckets': 5})).toThrow(/--lsh-buckets 5: expected 0 \(from the length and lsh_chunk\), 1, or an even number/)
   })
 })
 

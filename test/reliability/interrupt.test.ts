@@ -147,15 +147,10 @@ async function killAndResume(backend: string, seed: number, kills: number): Prom
       lastCkpt = ckptStep
     }
     log.push({mode, rows, ckptStep, hit})
-    if (ckptStep === undefined) {
-      // --resume has nothing to resume: it says so (exit 2), and the run is restarted with --force.
-      const again = await ligo(['train', '--resume', run, '--backend', backend])
-      expect(again.code, `${again.signal} ${again.stderr}`).toBe(2)
-      expect(again.stderr).toMatch(/not a checkpoint/)
-      fresh = true
-    } else {
-      fresh = false
-    }
+    // Killed before the first checkpoint, nothing was lost: --resume starts the run again from its run.json (which
+    // every kill leaves, since the metrics already had a row), so every round after the first resumes.
+    if (ckptStep === undefined) expect(fs.existsSync(path.join(run, 'run.json'))).toBe(true)
+    fresh = false
   }
   return {final: finalState(run), log, run}
 }
