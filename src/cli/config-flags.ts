@@ -56,6 +56,7 @@ export const overrideFlags = {
   'lsh-buckets': Flags.integer({min: 0, description: 'LSH buckets per hash round: 0 = from the length and --lsh-chunk (default), 1, or even (model.lsh_buckets)', helpGroup: 'OVERRIDES'}),
   'lsh-chunk': Flags.integer({min: 0, description: 'LSH chunk length (default 64; 0 = 2·T/buckets) (model.lsh_chunk)', helpGroup: 'OVERRIDES'}),
   'lsh-hashes': Flags.integer({min: 1, description: 'LSH hash rounds (model.lsh_hashes)', helpGroup: 'OVERRIDES'}),
+  'decay-fraction': Flags.custom<number>({parse: async (s) => fraction('--decay-fraction', s), description: 'end the LR decay after this fraction of the post-warmup steps, then hold (train.decay_fraction; LEMON: 0.5)', helpGroup: 'OVERRIDES'})(),
 }
 
 export function overridesFrom(flags: Record<string, unknown>): Overrides {
@@ -68,6 +69,13 @@ export function overridesFrom(flags: Record<string, unknown>): Overrides {
 export function positive(flag: string, s: string): number {
   const v = Number(s)
   if (!Number.isFinite(v) || v <= 0) throw new InputError(`${flag} ${s}: expected a number > 0`)
+  return v
+}
+
+/** Parses a flag value that must be a number in (0, 1]. */
+export function fraction(flag: string, s: string): number {
+  const v = Number(s)
+  if (!Number.isFinite(v) || v <= 0 || v > 1) throw new InputError(`${flag} ${s}: expected a number in (0, 1]`)
   return v
 }
 

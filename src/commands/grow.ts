@@ -8,14 +8,17 @@ import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
 import {DEPTH_INITS, type DepthInit, WIDTH_INITS, type WidthInit} from '../ligo/operator.js'
 import {type GrowResult, LIGO_DEFAULTS, METHODS, type Method, grow} from '../ligo/grow.js'
-import {POST_GROWTH_WARMUP} from '../ligo/recipe.js'
+import {CLONE_SNR_DB, CLONE_VARIANTS, type CloneVariant} from '../ligo/hypercloning.js'
+import {MSG_GROW_STEPS} from '../ligo/msg.js'
+import {LEMON_DECAY_FRACTION, POST_GROWTH_SCHEDULES, POST_GROWTH_WARMUP, type PostGrowthSchedule} from '../ligo/recipe.js'
 
 export default class Grow extends BaseCommand {
   static summary = 'Grow a trained model wider and/or deeper: learn a LiGO operator (default) or apply a baseline.'
   static description = `Writes a checkpoint directory OUT with the grown model (model.safetensors, config.json), the operator (ligo.safetensors + ligo.json) and provenance (source hash, method, steps, losses before and after, FLOPs spent).
 Defaults are the README headline's recipe: LiGO learns for 25 steps (warmup 3, batch 8 × 128, lr 1e-3) from the function-preserving width init (--width-init auto: fp, LEMON-style splits, when the width is a multiple; not the official random init) and a noisy stacking depth init; the command prints what it chose. The grown checkpoint carries its source's training settings with the warmup raised to ${POST_GROWTH_WARMUP} steps (the headline's post-growth schedule), so \`ligo train OUT\` trains the way the headline measured. The before/after validation losses are on the source's evaluation set (what \`ligo eval\` reports by default).
-Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width and at a multiple of it), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size).
+Methods: ligo (learned width+depth operator), stack, interleave, net2net (exactly function-preserving; for BERT, post-LN, only in width and at a multiple of it), zero (new blocks with zero output projections; exact likewise), random (from-scratch init at the target size), msg (Masked Structural Growth: new width, heads, FFN units and blocks masked, the masks ramped 0 → 1 by \`ligo train\` over --grow-steps updates; exact at step 0; gpt2 and llama), hypercloning (width by tiling with W/n splits, --clone-variant; integer width factors; new blocks as net2net's identity blocks; exact).
 Any new width works: at a multiple of the old by copies, otherwise by LEMON's average expansion (exact for GPT-2 and Llama; the norms' ε is scaled by old/new width). Where a method meant to keep the function cannot (BERT), the max logit difference at step 0 is reported.
+--post-growth-schedule lemon carries LEMON's "same peak, faster decay" instead of the headline's schedule: the decay ends after ${LEMON_DECAY_FRACTION} of the post-warmup steps (train.decay_fraction) and holds.
 The head size is kept: new heads are added. Continue with \`ligo train OUT --data ... -o RUN\`.`
 
   static examples = [
@@ -24,6 +27,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --method stack -o runs/stacked',
     '<%= config.bin %> <%= command.id %> runs/small --depth 12 --data data/brown -o runs/deeper',
     '<%= config.bin %> <%= command.id %> runs/small --operator runs/grown/ligo.safetensors -o runs/regrown   # re-apply a learned operator',
+    '<%= config.bin %> <%= command.id %> runs/small --width 256 --depth 8 --method msg --grow-steps 500 -o runs/msg   # masks ramp over the first 500 training steps',
+    '<%= config.bin %> <%= command.id %> runs/small --width 256 --method hypercloning --clone-variant noisy-diagonal -o runs/cloned',
   ]
 
   static args = {source: Args.string({description: 'the trained source checkpoint (or run directory)', required: true})}
@@ -50,6 +55,10 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     'full-width': Flags.boolean({default: false, description: 'learn the whole width expansion, not only the new rows ([I; M])', helpGroup: 'LIGO'}),
     'no-width': Flags.boolean({default: false, description: 'keep the width operator at its init (depth-only learning)', helpGroup: 'LIGO'}),
     'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
+    'grow-steps': Flags.integer({min: 1, description: `msg: training updates over which the masks ramp from 0 to 1 (default ${MSG_GROW_STEPS})`, helpGroup: 'MSG / HYPERCLONING'}),
+    'clone-variant': Flags.option({options: CLONE_VARIANTS, description: 'hypercloning: symmetric (W/n in every block), diagonal (W on the block diagonal), or either with ± noise that cancels on cloned inputs (default symmetric)', helpGroup: 'MSG / HYPERCLONING'})(),
+    'clone-snr': Flags.custom<number>({parse: async (s) => positive('--clone-snr', s), description: `hypercloning noisy variants: signal-to-noise ratio in dB (default ${CLONE_SNR_DB}, the paper's)`, helpGroup: 'MSG / HYPERCLONING'})(),
+    'post-growth-schedule': Flags.option({options: POST_GROWTH_SCHEDULES, default: 'rewarm' as PostGrowthSchedule, description: `the training settings the grown checkpoint carries: rewarm (the headline's: the source's, warmup ${POST_GROWTH_WARMUP}) or lemon (the same, decay over ${LEMON_DECAY_FRACTION} of the steps)`})(),
     'eval-batches': Flags.integer({min: 0, description: "validation batches for the before/after loss (default: the source's evaluation set, train.eval_batches × train.batch sequences; 0 = skip)"}),
     seed: Flags.integer({min: 0, default: 1337, description: 'seed of the operator init and the data order'}),
     force: Flags.boolean({default: false, description: 'replace an earlier checkpoint in OUT (refused when OUT holds other files or the source)'}),
@@ -61,6 +70,9 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     const sized = flags.width || flags.depth || flags.heads || flags.ffn || flags['kv-heads']
     if (flags.operator && sized) throw new InputError('--operator fixes the target size: drop --width/--depth/--heads/--ffn/--kv-heads')
     if (!flags.operator && !sized) throw new InputError('nothing to grow: give --width and/or --depth (or --heads/--ffn/--kv-heads), or --operator')
+    if (flags['grow-steps'] !== undefined && flags.method !== 'msg') throw new InputError('--grow-steps is the ramp of --method msg')
+    if ((flags['clone-variant'] !== undefined || flags['clone-snr'] !== undefined) && flags.method !== 'hypercloning')
+      throw new InputError('--clone-variant and --clone-snr belong to --method hypercloning')
     const source = loadCheckpoint(args.source, {onProgress: this.ioProgress()})
     const io = this.ioProgress()
     const stop = new AbortController()
@@ -78,6 +90,9 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
         operatorFile: flags.operator,
         seed: flags.seed,
         evalBatches: flags['eval-batches'],
+        growSteps: flags['grow-steps'],
+        clone: {variant: flags['clone-variant'], snrDb: flags['clone-snr']},
+        postGrowth: flags['post-growth-schedule'],
         signal: stop.signal,
         provenance: {backend: info.name, argv: process.argv.slice(2).join(' ')},
         ligo: {
@@ -115,7 +130,8 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
       else if (fc)
         this.log(`not function preserving: max |logit difference| ${fc.max_abs_logit_diff!.toExponential(2)} at step 0 (source's max |logit| ${fc.max_abs_source_logit!.toFixed(3)}, ${fc.tokens} tokens)`)
       const t = source.meta.train
-      if (t) this.note(`next: npx ligo train ${r.out} --data ${flags.data ?? 'DATA'} --steps N -o RUN  (the source's schedule, η ${t.lr}${r.large.param === 'mup' ? ' with µP per-tensor rates for the new widths' : ''}, warmup ${Math.max(t.warmup, POST_GROWTH_WARMUP)}: the headline's post-growth schedule)`)
+      if (t) this.note(`next: npx ligo train ${r.out} --data ${flags.data ?? 'DATA'} --steps N -o RUN  (the source's schedule, η ${t.lr}${r.large.param === 'mup' ? ' with µP per-tensor rates for the new widths' : ''}, warmup ${Math.max(t.warmup, POST_GROWTH_WARMUP)}${flags['post-growth-schedule'] === 'lemon' ? `, decay over ${LEMON_DECAY_FRACTION} of the steps: LEMON's` : ": the headline's"} post-growth schedule)`)
+      if (flags.method === 'msg') this.note(`msg: the new parts are masked; \`ligo train\` ramps the masks to 1 over its first ${flags['grow-steps'] ?? MSG_GROW_STEPS} updates (until then \`ligo export\` refuses the model)`)
       return r
     } finally {
       restore()

@@ -7,6 +7,7 @@ import {isPreset, overrideFlags, overridesFrom, resolveConfigPath} from '../cli/
 import {onStopSignals, signalExitCode} from '../cli/signals.js'
 import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {DivergenceError, InputError} from '../errors.js'
+import {trainOnlyBlocks} from '../ligo/expansion.js'
 import {functionChanges, schemaOf} from '../model/index.js'
 import {checkParametrizationSwitch, describeParametrization, parametrizationSummary} from '../mup/index.js'
 import {lrAt} from '../optim/schedule.js'
@@ -31,6 +32,7 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
     '<%= config.bin %> <%= command.id %> --config gpt-tiny --data data/brown -o runs/came --optimizer came --lr 0.002',
     '<%= config.bin %> <%= command.id %> --resume runs/tiny --reset-optimizer --optimizer adafactor   # fresh optimizer state',
     '<%= config.bin %> <%= command.id %> runs/grown --data data/brown --steps 2000 -o runs/grown-trained',
+    '<%= config.bin %> <%= command.id %> runs/grown --data data/brown --steps 500 --train-only new -o runs/expanded   # LLaMA-Pro: only the inserted blocks train',
   ]
 
   static args = {
@@ -47,6 +49,7 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
       description: 'with --resume: start a fresh optimizer state (weights, step and schedule continue); needed to change --optimizer',
       dependsOn: ['resume'],
     }),
+    'train-only': Flags.option({options: ['new', 'all'] as const, description: 'new: train only the blocks the growth of CHECKPOINT inserted, the rest frozen (LLaMA-Pro block expansion); all: every tensor (default; also undoes a carried restriction)', exclusive: ['resume']})(),
     ...overrideFlags,
   }
 
@@ -110,6 +113,11 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
         config = resolveRunConfig(raw, overrides, flags.config, {presetOptimizerSettings: configFile !== undefined && isPreset(configFile)})
       }
     }
+    if (flags['train-only']) {
+      const blocks = trainOnlyBlocks(flags['train-only'], from)
+      const {train_blocks: _all, ...rest} = config.train
+      config.train = blocks ? {...rest, train_blocks: blocks} : rest
+    }
     if (!dataDir) throw new InputError('missing --data (-d): a directory made by `npx ligo data prepare`')
     this.note(describeOptimizer(config.train))
     if (config.train.warmup >= config.train.steps && config.train.schedule !== 'constant')
@@ -138,10 +146,13 @@ A checkpoint keeps its training settings (a grown one: its source's, warmup rais
         onEvent: (e) => {
           if (e.kind === 'start') {
             firstStep = e.step
-            this.note(`${e.resumed ? 'resuming' : 'training'} ${fmt(e.params)} parameters on ${info.name}: step ${e.step}/${e.steps}, ${fmt(e.flopsPerToken)} FLOPs/token`)
+            const part = e.trainable < e.params ? `${fmt(e.trainable)} of ${fmt(e.params)} parameters (blocks ${config.train.train_blocks!.join(', ')}; the rest frozen)` : `${fmt(e.params)} parameters`
+            this.note(`${e.resumed ? 'resuming' : 'training'} ${part} on ${info.name}: step ${e.step}/${e.steps}, ${fmt(e.flopsPerToken)} FLOPs/token`)
             const t = config.train
             const summary = parametrizationSummary(config.model, schemaOf(config.model), t, t.lr)
             for (const line of describeParametrization(summary, true)) this.note(line)
+            const msg = 'msg' in config.model ? config.model.msg : undefined
+            if (msg) this.note(`msg: the grown parts' masks are at ${msg.step}/${msg.grow_steps} (m = ${(msg.step / msg.grow_steps).toFixed(3)}) and reach 1 after ${msg.grow_steps - msg.step} more updates`)
             this.note(`schedule: ${t.optimizer}, peak η ${t.lr}, warmup ${t.warmup}, ${t.schedule}${t.schedule === 'constant' ? '' : ` to ${t.min_lr_ratio}·η`} over ${t.steps} steps, batch ${t.batch}${t.accum > 1 ? ` × ${t.accum}` : ''} × ${t.seq}; validation on ${t.eval_batches === 0 ? 'the whole split' : `${t.eval_batches} batches of ${t.batch} × ${t.seq} (${fmt(t.eval_batches * t.batch * t.seq)} tokens)`}`)
           } else if (e.kind === 'step') {
             const r = e.row

@@ -14,6 +14,10 @@
  *   zero        function-preserving width; new blocks freshly initialised with zero output projections (exact,
  *               pre-LN families only, as above).
  *   random      a from-scratch initialisation at the target size (the control).
+ *   msg         Masked Structural Growth (msg.ts): new width, heads, FFN units and blocks enter through masks that
+ *               `ligo train` ramps 0 → 1 over --grow-steps updates; exact at step 0 whatever the new weights.
+ *   hypercloning  HyperCloning (hypercloning.ts): width by tiling with W/n splits (symmetric, diagonal or noisy
+ *               variants); new blocks, if any, as net2net's identity blocks. Exact.
  *
  * The grown model is streamed into the output checkpoint tensor by tensor (materializeEach, InitStream,
  * CheckpointWriter): besides the source, one grown tensor at a time is in memory, so GPT-2-small-sized sources
@@ -39,10 +43,13 @@ import {OperatorLearner} from './learn.js'
 import {type DepthInit, type LigoOperator, OPERATOR_VERSION, type WidthInit, initOperator, operatorFromTensors, operatorTensors} from './operator.js'
 import {type Weights, materializeEach, materializeFlops} from './materialize.js'
 import {type FunctionCheck, checkBatches, exactness, logitDiff} from './preserve.js'
-import {postGrowthTrain} from './recipe.js'
+import {insertedBlocks} from './expansion.js'
+import {type CloneVariant, CLONE_SNR_DB, applyCloneVariant, hyperCloneOperator} from './hypercloning.js'
+import {MSG_GROW_STEPS, msgConfig, msgWeights} from './msg.js'
+import {type PostGrowthSchedule, postGrowthTrain} from './recipe.js'
 import {type GrowTarget, checkGrown, growConfig, writesResidual} from './spaces.js'
 
-export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random'] as const
+export const METHODS = ['ligo', 'stack', 'interleave', 'net2net', 'zero', 'random', 'msg', 'hypercloning'] as const
 export type Method = (typeof METHODS)[number]
 
 export interface LigoTraining {
@@ -99,6 +106,12 @@ export interface GrowJob {
   /** Validation batches for the before/after evaluation (0 = skip; default: the source's train.eval_batches, else 20). */
   evalBatches?: number
   provenance?: Record<string, unknown>
+  /** msg: updates over which `ligo train` ramps the masks to 1 (default MSG_GROW_STEPS). */
+  growSteps?: number
+  /** hypercloning: the variant (default symmetric) and the noisy variants' SNR in dB (default CLONE_SNR_DB). */
+  clone?: {variant?: CloneVariant; snrDb?: number}
+  /** The training settings the grown checkpoint carries (recipe.ts; default: the headline's re-warmup). */
+  postGrowth?: PostGrowthSchedule
   signal?: AbortSignal
   onEvent?: (e: GrowEvent) => void
 }
@@ -148,6 +161,10 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   }
   // The checkpoint directory is replaced as a whole: never the source's, never one holding files ligo did not write.
   ensureCheckpointOutput(job.out, {force: job.force, sources: [job.source.dir]})
+  if (job.operatorFile && (job.method === 'msg' || job.method === 'hypercloning' || job.method === 'random'))
+    throw new InputError(`--operator re-applies a saved LiGO operator; it cannot be combined with --method ${job.method}`)
+  // MSG (msg.ts): the grown config carries the state of its masks.
+  if (job.method === 'msg') large = msgConfig(small, large, job.growSteps ?? MSG_GROW_STEPS)
   const largeSchema = schemaOf(large)
   const learning = job.method === 'ligo' && !job.operatorFile
   if (learning && !job.dataDir) throw new InputError('--method ligo learns its operator on text: give --data (a directory made by `ligo data prepare`)')
@@ -161,7 +178,8 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
   if (job.method !== 'ligo' && job.method !== 'random' && group(small) !== group(large))
     job.onEvent?.({kind: 'warn', message: `the grown model has ${group(large)} query heads per key/value head, the source ${group(small)}: --method ${job.method} then does not keep the source's attention (nor its function); keep the group size for an exact growth`})
 
-  if (!op && job.method !== 'random') {
+  if (!op && job.method === 'hypercloning') op = hyperCloneOperator(small, large, largeSchema, seed)
+  if (!op && job.method !== 'random' && job.method !== 'msg') {
     const fixed = job.method !== 'ligo'
     op = initOperator(small, large, largeSchema, {
       width: fixed ? 'fp' : lt.widthInit,
@@ -236,7 +254,18 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         model!.write(P.name, data)
         grown?.set(P.name, data)
       }
-      if (!op) {
+      const clone = {variant: job.clone?.variant ?? 'symmetric', snrDb: job.clone?.snrDb ?? CLONE_SNR_DB, seed}
+      if (job.method === 'msg') {
+        // MSG's new parts are initialised from scratch and masked: built whole (no streaming), then written.
+        const w = msgWeights(small, large, job.source.weights, seed)
+        for (const P of largeSchema) write(P, w.get(P.name)!)
+      } else if (job.method === 'hypercloning' && op) {
+        const index = new Map(largeSchema.map((P, i) => [P.name, i]))
+        materializeEach(op, job.source.weights, (P, data) => {
+          applyCloneVariant(P, index.get(P.name)!, data, op!, clone)
+          write(P, data)
+        })
+      } else if (!op) {
         const init = new InitStream(largeSchema, seed, initStds(large, largeSchema))
         for (const P of largeSchema) write(P, init.take(P))
       } else if (job.method === 'zero' && !job.operatorFile) {
@@ -276,10 +305,13 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         grown_from: job.source.dir,
         source_sha256: weightsSha256(job.source.dir),
         growth: {method: job.method, seed, target: job.target, ligo: learning ? lt : undefined, operator_file: job.operatorFile,
-          steps, loss_first: lossFirst, loss_last: lossLast, val_init: result.val_init, val_final: result.val_final, flops: result.flops,
+          // The blocks this growth inserted (expansion.ts: what `ligo train --train-only new` trains), MSG's ramp, the clone variant.
+        new_blocks: insertedBlocks(job.method, small, large, largeSchema, op), msg_grow_steps: job.method === 'msg' ? job.growSteps ?? MSG_GROW_STEPS : undefined,
+        clone: job.method === 'hypercloning' ? clone : undefined, post_growth: job.postGrowth ?? 'rewarm',
+        steps, loss_first: lossFirst, loss_last: lossLast, val_init: result.val_init, val_final: result.val_final, flops: result.flops,
           function_check: functionCheck, elapsed_s: result.elapsed_s},
       }
-      ck.meta({format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train), provenance, hf: job.source.meta.hf})
+      ck.meta({format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: large, tokenizer: job.source.meta.tokenizer, train: postGrowthTrain(job.source.meta.train, job.postGrowth), provenance, hf: job.source.meta.hf})
       if (op) {
         ck.file('ligo.safetensors', serializeSafetensors(operatorTensors(op), {metadata: {producer: 'ligo', method: job.method}}))
         ck.file('ligo.json', JSON.stringify({format: 'ligo-operator', version: OPERATOR_VERSION, method: job.method, seed, small, large,

@@ -18,8 +18,24 @@ import type {TrainConfig} from '../train/config.js'
 /** The post-growth warmup the headline measured (steps). */
 export const POST_GROWTH_WARMUP = 300
 
-/** The training settings a grown checkpoint carries: its source's, with the warmup at least POST_GROWTH_WARMUP. */
-export function postGrowthTrain(source: TrainConfig | undefined): TrainConfig | undefined {
+/**
+ * The post-growth schedules `ligo grow --post-growth-schedule` offers (issue #30). `rewarm` is the headline's
+ * and the default. `lemon` is LEMON's "same peak, faster decay" (Wang et al., ICLR 2024: an expanded model keeps
+ * the from-scratch maximum learning rate and decays it sooner): the same warmup and peak as `rewarm`, the decay
+ * finished after LEMON_DECAY_FRACTION of the post-warmup steps, then held at the minimum (train.decay_fraction).
+ * LEMON's own factor is task-specific; 0.5 was fixed before any run here, not tuned.
+ */
+export const POST_GROWTH_SCHEDULES = ['rewarm', 'lemon'] as const
+export type PostGrowthSchedule = (typeof POST_GROWTH_SCHEDULES)[number]
+export const LEMON_DECAY_FRACTION = 0.5
+
+/**
+ * The training settings a grown checkpoint carries: its source's, with the warmup at least POST_GROWTH_WARMUP
+ * (and, for `lemon`, the decay over LEMON_DECAY_FRACTION of the steps).
+ */
+export function postGrowthTrain(source: TrainConfig | undefined, schedule: PostGrowthSchedule = 'rewarm'): TrainConfig | undefined {
   if (!source) return undefined
-  return {...source, warmup: Math.max(source.warmup, POST_GROWTH_WARMUP)}
+  const out: TrainConfig = {...source, warmup: Math.max(source.warmup, POST_GROWTH_WARMUP)}
+  if (schedule === 'lemon') out.decay_fraction = LEMON_DECAY_FRACTION
+  return out
 }

@@ -20,6 +20,7 @@ import {type LshPlan, lshAttention, lshGeometry, lshPlan, sharedQkLogits, withZe
 import {causalAttentionRows, crossEntropy, embedding, gelu, layerNorm, linear} from '../compute/ops.js'
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
+import {type MsgState, blendBlock, msgForward, readMsg, weightedLayerNorm} from './msg.js'
 import {type Branch, type RevMode, type RevOptions, reversibleStack} from './reversible.js'
 import type {ParamSpec, Schema, Space} from './schema.js'
 
@@ -88,6 +89,8 @@ export interface Gpt2Config {
   lsh_chunk: number
   /** lsh only: hash rounds; more rounds approach full (shared-QK) attention at proportional cost. */
   lsh_hashes: number
+  /** A model grown by MSG whose masks still ramp (src/model/msg.ts); absent otherwise. */
+  msg?: MsgState
 }
 
 export const ATTENTION_KINDS = ['full', 'lsh'] as const
@@ -97,7 +100,7 @@ export const GPT2_KEYS = [
   'family', 'vocab_size', 'n_positions', 'n_layer', 'd_model', 'n_head', 'head_size', 'd_ffn',
   'tie_embeddings', 'layer_norm_eps', 'init_std',
   'param', 'base_d_model', 'base_n_head', 'base_head_size', 'base_d_ffn', 'alpha_in', 'alpha_out', 'alpha_attn', 'zero_query',
-  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_chunk', 'lsh_hashes',
+  'reversible', 'ffn_chunks', 'loss_chunks', 'attention', 'lsh_buckets', 'lsh_chunk', 'lsh_hashes', 'msg',
 ] as const
 
 /** The default LSH chunk length (lsh_chunk). */
@@ -152,6 +155,13 @@ export function gpt2Config(raw: unknown, source?: string, prefix = 'model'): Gpt
   cfg.base_n_head = f.int('base_n_head', cfg.n_head, {min: 1, max: 4096})
   cfg.base_head_size = f.int('base_head_size', cfg.head_size, {min: 1, max: 65536})
   cfg.base_d_ffn = f.int('base_d_ffn', cfg.d_ffn, {min: 1, max: 1 << 20})
+  // MSG (src/model/msg.ts): its masks are applied by the standard forward only.
+  const msg = readMsg(f, cfg)
+  if (msg) {
+    if (cfg.reversible || cfg.attention === 'lsh')
+      throw f.err('msg', msg, `absent with ${cfg.reversible ? 'reversible: true' : "attention: 'lsh'"} (MSG's masks are applied by the standard forward only)`)
+    cfg.msg = msg
+  }
   return cfg
 }
 
@@ -256,6 +266,11 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
   if (T > c.n_positions) throw new RangeError(`sequence length ${T} exceeds n_positions ${c.n_positions}`)
   const N = B * T
   const mult = forwardMultipliers(c) // all 1 (skipped) for SP with α = 1
+  // MSG: a grown model whose masks still ramp (src/model/msg.ts): masked weights, weighted norms, blended blocks.
+  const msg = msgForward(c, gpt2Schema(c), p)
+  if (msg) p = msg.params
+  const norm = (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D) =>
+    msg?.resid ? weightedLayerNorm(x, g, b, c.layer_norm_eps, msg.resid, msg.residSum) : layerNorm(x, g, b, c.layer_norm_eps)
   const get = <R extends tf.Rank>(name: string) => p.get(name) as tf.Tensor<R>
   const pos = new Int32Array(N)
   for (let i = 0; i < N; i++) pos[i] = i % T
@@ -267,7 +282,7 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
   ) as tf.Tensor2D
   if (mult.input !== 1) x = tf.mul(x, mult.input)
   probe?.('embed', x)
-  const blocks = gpt2Blocks(c, p, B, T, mult.attention, probe)
+  const blocks = gpt2Blocks(c, p, B, T, mult.attention, norm, probe)
   // Shared-QK attention leaves the key projections unread: keep them connected, with zero gradient.
   if (c.attention === 'lsh') x = withZeroGrads(x, [...gpt2UnusedParams(c)].map((n) => get(n)))
   if (c.reversible) {
@@ -278,12 +293,15 @@ function gpt2Hidden(c: Gpt2Config, p: Params, ids: Int32Array, B: number, T: num
   } else {
     for (let l = 0; l < c.n_layer; l++) {
       const {attn, ffn} = blocks[l]
+      const x0 = x
       x = tf.add(x, attn.fn(x, attn.params))
       x = tf.add(x, c.ffn_chunks > 1 ? chunkedRows(ffn.fn, x, ffn.params, c.ffn_chunks) : ffn.fn(x, ffn.params))
+      const m = msg?.block(l)
+      if (m !== undefined) x = blendBlock(x, x0, m) // MSG: a grown block enters as m·block(x) + (1 − m)·x
       probe?.(`h.${l}.out`, x)
     }
   }
-  return layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), c.layer_norm_eps)
+  return norm(x, get('ln_f.weight'), get('ln_f.bias'))
 }
 
 const ATTN_PARAMS = ['ln_1.weight', 'ln_1.bias', 'attn.q_proj.weight', 'attn.q_proj.bias', 'attn.k_proj.weight',
@@ -303,18 +321,17 @@ const FFN_PARAMS = ['ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bia
  * block is x += attn(x); x += ffn(x). The functions read no tensor but their arguments (the reversible backward
  * calls them again after the forward's intermediates are gone).
  */
-function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: number, probe?: Probe):
-  {attn: Branch; ffn: Branch}[] {
+function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: number,
+  norm: (x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D, probe?: Probe): {attn: Branch; ffn: Branch}[] {
   const N = B * T
   const NH = c.n_head
   const HS = c.head_size
-  const eps = c.layer_norm_eps
   const lsh = c.attention === 'lsh'
   const heads = (y: tf.Tensor2D) => tf.transpose(tf.reshape(y, [B, T, NH, HS]), [0, 2, 1, 3]) as tf.Tensor4D // [B,NH,T,HS]
   const m = (t: tf.Tensor) => t as tf.Tensor2D
   const v = (t: tf.Tensor) => t as tf.Tensor1D
   const ffn: RowFn = (x, [g, b, wfc, bfc, wp, bp]) => {
-    const h2 = layerNorm(x, v(g), v(b), eps)
+    const h2 = norm(x, v(g), v(b))
     const f = gelu(linear(h2, m(wfc), v(bfc)))
     return linear(f, m(wp), v(bp))
   }
@@ -322,7 +339,7 @@ function gpt2Blocks(c: Gpt2Config, p: Params, B: number, T: number, scale: numbe
     // The bucket plan of this layer's LSH attention: made by the first call, reused by the reversible recomputation.
     let plan: LshPlan | undefined
     const attn: Branch['fn'] = (x, ps) => {
-      const h = layerNorm(x, v(ps[0]), v(ps[1]), eps)
+      const h = norm(x, v(ps[0]), v(ps[1]))
       let a: tf.Tensor2D // [N,A]
       let o: number // index of c_proj.weight in ps
       if (lsh) {

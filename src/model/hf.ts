@@ -571,6 +571,9 @@ export function carriedHfKeys(raw: Record<string, unknown>): Record<string, numb
  */
 function checkExpressible(c: ModelConfig): void {
   const arch = HF_ARCHITECTURES[c.family][0]
+  // MSG (src/model/msg.ts): weighted norm statistics and blended blocks have no transformers equivalent.
+  if ('msg' in c && c.msg)
+    throw new InputError(`cannot export to ${arch}: this model was grown by MSG and its masks are still ramping (${c.msg.step} of ${c.msg.grow_steps} steps: m = ${(c.msg.step / c.msg.grow_steps).toFixed(3)}); the masked norms and the blended new blocks are not a ${arch} forward and cannot be folded into its weights. Train it ${c.msg.grow_steps - c.msg.step} more steps (\`ligo train\`): at m = 1 the masks are dropped and the model exports as is`)
   if (c.family === 'gpt2' && c.reversible)
     throw new InputError(`cannot export to ${arch}: model.reversible = true (RevNet blocks on two residual streams, averaged before ln_f) is not a GPT-2 forward, and no transformers class computes it; train a model with reversible: false to export it`)
   if (c.family === 'gpt2' && c.attention === 'lsh')

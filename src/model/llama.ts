@@ -20,6 +20,7 @@ import {repeatKv, rmsNorm, ropeTables, rotary, swiglu} from '../compute/ops-extr
 import {type Parametrization, PARAMETRIZATIONS, forwardMultipliers} from '../mup/rules.js'
 import {Fields} from '../validate.js'
 import type {Probe} from './gpt2.js'
+import {type MsgState, blendBlock, msgForward, readMsg, weightedRmsNorm} from './msg.js'
 import type {ParamSpec, Schema, Space} from './schema.js'
 
 /**
@@ -78,11 +79,13 @@ export interface LlamaConfig extends MupFields {
   rope_theta: number
   /** Std of the normal init of matrices; residual output projections get init_std/√(2·n_layer). */
   init_std: number
+  /** A model grown by MSG whose masks still ramp (src/model/msg.ts); absent otherwise. */
+  msg?: MsgState
 }
 
 export const LLAMA_KEYS = [
   'family', 'vocab_size', 'n_positions', 'n_layer', 'd_model', 'n_head', 'n_kv_head', 'head_size', 'd_ffn',
-  'tie_embeddings', 'rms_norm_eps', 'rope_theta', 'init_std', ...MUP_KEYS,
+  'tie_embeddings', 'rms_norm_eps', 'rope_theta', 'init_std', ...MUP_KEYS, 'msg',
 ] as const
 
 /**
@@ -102,11 +105,13 @@ export function llamaConfig(raw: unknown, source?: string, prefix = 'model'): Ll
   const n_kv_head = f.int('n_kv_head', n_head, {min: 1, max: n_head})
   if (n_head % n_kv_head !== 0) throw f.err('n_kv_head', n_kv_head, `a divisor of n_head (${n_head})`)
   const d_ffn = f.int('d_ffn', 8 * Math.ceil(d_model / 3), {min: 1, max: 1 << 20})
+  const n_layer = f.int('n_layer', 4, {min: 1, max: 1024})
+  const msg = readMsg(f, {n_layer, d_model, n_head, n_kv_head, head_size, d_ffn})
   return {
     family: 'llama',
     vocab_size: f.int('vocab_size', 256, {min: 2, max: 1 << 24}),
     n_positions: f.int('n_positions', 128, {min: 1, max: 1 << 24}),
-    n_layer: f.int('n_layer', 4, {min: 1, max: 1024}),
+    n_layer,
     d_model,
     n_head,
     n_kv_head,
@@ -117,6 +122,7 @@ export function llamaConfig(raw: unknown, source?: string, prefix = 'model'): Ll
     rope_theta: f.num('rope_theta', 10000, {gt: 1}),
     init_std: f.num('init_std', 0.02, {gt: 0, max: 10}),
     ...readMupFields(f, {d_model, n_head, head_size, d_ffn}, 'llama'),
+    ...(msg ? {msg} : {}),
   }
 }
 
@@ -158,6 +164,11 @@ export function llamaForward(c: LlamaConfig, p: Map<string, tf.Tensor>, ids: Int
   const N = B * T
   const {n_head: NH, n_kv_head: NKV, head_size: HS} = c
   const mult = forwardMultipliers(c) // all 1 (and attention 1/√HS) for SP with α = 1
+  // MSG: a grown model whose masks still ramp (src/model/msg.ts): masked weights, weighted norms, blended blocks.
+  const msg = msgForward(c, llamaSchema(c), p)
+  const head = p.get(c.tie_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight') as tf.Tensor2D // the readout is never masked
+  if (msg) p = msg.params
+  const norm = (x: tf.Tensor2D, g: tf.Tensor1D) => (msg?.resid ? weightedRmsNorm(x, g, c.rms_norm_eps, msg.resid, msg.residSum) : rmsNorm(x, g, c.rms_norm_eps))
   const get = <R extends tf.Rank>(name: string) => p.get(name) as tf.Tensor<R>
   const {cos, sin} = ropeTables(T, HS, c.rope_theta) // [T,HS]
   const heads = (y: tf.Tensor2D, H: number) => tf.transpose(tf.reshape(y, [B, T, H, HS]), [0, 2, 1, 3]) as tf.Tensor4D // [B,H,T,HS]
@@ -168,7 +179,8 @@ export function llamaForward(c: LlamaConfig, p: Map<string, tf.Tensor>, ids: Int
   for (let l = 0; l < c.n_layer; l++) {
     const w = (n: string) => get<tf.Rank.R2>(`model.layers.${l}.${n}`)
     const g = (n: string) => get<tf.Rank.R1>(`model.layers.${l}.${n}`)
-    const h = rmsNorm(x, g('input_layernorm.weight'), c.rms_norm_eps)
+    const x0 = x
+    const h = norm(x, g('input_layernorm.weight'))
     const q = rotary(heads(linear(h, w('self_attn.q_proj.weight')), NH), cos, sin)
     const k = rotary(heads(linear(h, w('self_attn.k_proj.weight')), NKV), cos, sin)
     const v = heads(linear(h, w('self_attn.v_proj.weight')), NKV)
@@ -177,15 +189,17 @@ export function llamaForward(c: LlamaConfig, p: Map<string, tf.Tensor>, ids: Int
     const a = causalAttention(q, kr, vr, mult.attention) // [B,NH,T,HS]
     const merged = tf.reshape(tf.transpose(a, [0, 2, 1, 3]), [N, NH * HS]) as tf.Tensor2D
     x = tf.add(x, linear(merged, w('self_attn.o_proj.weight')))
-    const h2 = rmsNorm(x, g('post_attention_layernorm.weight'), c.rms_norm_eps)
+    const h2 = norm(x, g('post_attention_layernorm.weight'))
     const f = swiglu(linear(h2, w('mlp.gate_proj.weight')), linear(h2, w('mlp.up_proj.weight'))) // [N,F]
     x = tf.add(x, linear(f, w('mlp.down_proj.weight')))
+    const m = msg?.block(l)
+    if (m !== undefined) x = blendBlock(x, x0, m) // MSG: a grown block enters as m·block(x) + (1 − m)·x
     probe?.(`model.layers.${l}.out`, x)
   }
-  x = rmsNorm(x, get('model.norm.weight'), c.rms_norm_eps)
+  x = norm(x, get('model.norm.weight'))
   const logits = c.tie_embeddings
-    ? (tf.matMul(x, get<tf.Rank.R2>('model.embed_tokens.weight'), false, true) as tf.Tensor2D) // [N,C]·[V,C]ᵀ
-    : linear(x, get<tf.Rank.R2>('lm_head.weight'))
+    ? (tf.matMul(x, head, false, true) as tf.Tensor2D) // [N,C]·[V,C]ᵀ
+    : linear(x, head)
   const out = mult.readout === 1 ? logits : (tf.mul(logits, mult.readout) as tf.Tensor2D) // µP readout α_out/m
   probe?.('logits', out)
   return out

@@ -28,6 +28,10 @@ export interface TrainConfig extends OptimizerSettings {
   warmup: number
   schedule: ScheduleKind
   min_lr_ratio: number
+  /** The decay ends after this fraction of the post-warmup steps, then the LR holds (absent: 1; LEMON's post-growth schedule). */
+  decay_fraction?: number
+  /** Train only these blocks (LLaMA-Pro block expansion: `ligo train --train-only new`); absent: every tensor trains. */
+  train_blocks?: number[]
   /** Global-norm clip; 0 disables. */
   grad_clip: number
   /** Evaluate every N steps (and at the end); 0 disables periodic evaluation. */
@@ -47,7 +51,7 @@ export interface RunConfig {
 export const TRAIN_KEYS = [
   'steps', 'batch', 'seq', 'accum', 'optimizer', 'lr', 'warmup', 'schedule', 'min_lr_ratio', 'weight_decay',
   'beta1', 'beta2', 'eps', 'beta3', 'eps2', 'clip_threshold', 'decay_rate', 'scale_parameter', 'grad_clip', 'eval_every',
-  'eval_batches', 'save_every', 'seed',
+  'eval_batches', 'save_every', 'seed', 'decay_fraction', 'train_blocks',
 ] as const
 
 /** The keys that configure the optimizer (the rest of TrainConfig is the schedule, data and bookkeeping). */
@@ -145,7 +149,18 @@ export function trainConfig(raw: unknown, source?: string): TrainConfig {
     eval_batches: f.int('eval_batches', 20, {min: 0}),
     save_every: f.int('save_every', 100, {min: 0}),
     seed: f.int('seed', 1337, {min: 0, max: 2 ** 32 - 1}),
+    // Optional keys, present only when set (issue #30: a post-growth schedule, LLaMA-Pro's frozen blocks).
+    ...(f.has('decay_fraction') ? {decay_fraction: f.num('decay_fraction', 1, {gt: 0, max: 1})} : {}),
+    ...(f.has('train_blocks') ? {train_blocks: blockList(f)} : {}),
   }
+}
+
+/** train.train_blocks: distinct block indices ≥ 0, in increasing order. */
+function blockList(f: Fields): number[] {
+  const v = f.obj.train_blocks
+  const ok = Array.isArray(v) && v.length > 0 && v.every((b, i) => Number.isSafeInteger(b) && b >= 0 && (i === 0 || b > v[i - 1]))
+  if (!ok) throw f.err('train_blocks', v, 'a non-empty list of block indices ≥ 0 in increasing order')
+  return [...(v as number[])]
 }
 
 /** Command-line overrides, by the flag's name; undefined values are ignored. */
@@ -175,6 +190,7 @@ export interface Overrides {
   'lsh-buckets'?: number
   'lsh-chunk'?: number
   'lsh-hashes'?: number
+  'decay-fraction'?: number
 }
 
 /** Where each override lands in the raw config. */
@@ -204,6 +220,7 @@ const OVERRIDE_PATHS: Record<keyof Overrides, [section: 'model' | 'train', key: 
   'lsh-buckets': ['model', 'lsh_buckets'],
   'lsh-chunk': ['model', 'lsh_chunk'],
   'lsh-hashes': ['model', 'lsh_hashes'],
+  'decay-fraction': ['train', 'decay_fraction'],
 }
 
 /** Reads a YAML or JSON config file into a raw object (no validation). */
@@ -267,6 +284,8 @@ export function resolveRunConfig(raw: Obj, overrides: Overrides = {}, source?: s
     const m = modelConfig(model, source)
     if (train.seq > m.n_positions)
       throw new ConfigError('train.seq', train.seq, `at most model.n_positions (${m.n_positions})`, source)
+    if (train.train_blocks && train.train_blocks[train.train_blocks.length - 1] >= m.n_layer)
+      throw new ConfigError('train.train_blocks', train.train_blocks, `block indices below model.n_layer (${m.n_layer})`, source)
     return {model: m, train}
   } catch (error) {
     // A bad value that came from a flag is the flag's fault, not the config file's.

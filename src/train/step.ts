@@ -19,10 +19,17 @@ export interface Batch {
 
 /**
  * Loss and gradients of one batch. Gradients are added into `accum` (allocated on first use) scaled by
- * `scale`, so micro-batches accumulate without extra copies. Returns the loss.
+ * `scale`, so micro-batches accumulate without extra copies. Returns the loss. With `frozen`, `schema` holds
+ * only the tensors that train and `frozen` the rest of the model's.
  */
-export function lossAndGrads(c: ModelConfig, schema: Schema, weights: Weights, b: Batch, accum: Weights, scale = 1): number {
-  return valueAndGradsInto(schema, weights, (p) => lossOf(c, p, b.inputs, b.targets, b.batch, b.seq), accum, scale)
+export function lossAndGrads(c: ModelConfig, schema: Schema, weights: Weights, b: Batch, accum: Weights, scale = 1, frozen: Schema = []): number {
+  if (frozen.length === 0) return valueAndGradsInto(schema, weights, (p) => lossOf(c, p, b.inputs, b.targets, b.batch, b.seq), accum, scale)
+  // `schema` lists the tensors to differentiate; the `frozen` ones enter as constants (no gradient is computed).
+  return valueAndGradsInto(schema, weights, (p) => {
+    const all = new Map(p)
+    for (const s of frozen) all.set(s.name, tf.tensor(weights.get(s.name)!, s.shape, 'float32'))
+    return lossOf(c, all, b.inputs, b.targets, b.batch, b.seq)
+  }, accum, scale)
 }
 
 /**

@@ -19,6 +19,7 @@ import {type DataDir, checkVocab, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, FileFormatError, InputError, OutputExistsError, preview} from '../errors.js'
 import {modelConfig, schemaOf, unusedParams} from '../model/index.js'
 import {initWeights} from '../model/init.js'
+import {msgAdvance} from '../model/msg.js'
 import {initStds, lrMultipliers, wdMultipliers} from '../mup/index.js'
 import {makeOptimizer} from '../optim/index.js'
 import {clipGlobalNorm} from '../optim/clip.js'
@@ -42,7 +43,7 @@ export interface MetricsRow {
 }
 
 export type TrainEvent =
-  | {kind: 'start'; step: number; steps: number; params: number; flopsPerToken: number; resumed: boolean}
+  | {kind: 'start'; step: number; steps: number; params: number; trainable: number; flopsPerToken: number; resumed: boolean}
   | {kind: 'step'; row: MetricsRow; steps: number; etaS: number}
   | {kind: 'eval'; step: number; result: EvalResult}
   | {kind: 'save'; step: number; dir: string}
@@ -82,6 +83,8 @@ export interface TrainResult {
   flops: number
   elapsed_s: number
   tokens_per_s: number
+  /** Parameters the optimizer updated (all of them unless train.train_blocks froze some). */
+  trainable_params: number
 }
 
 export async function train(job: TrainJob): Promise<TrainResult> {
@@ -159,9 +162,14 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
 
   let weights: Weights
   const mupFor = {optimizer: tc.optimizer, scale_parameter: tc.scale_parameter}
+  // LLaMA-Pro block expansion (src/ligo/expansion.ts): with train.train_blocks only those blocks' tensors train;
+  // the others are constants of the forward pass, outside the optimizer (no update, no weight decay).
+  const blocks = new Set(tc.train_blocks ?? [])
+  const trainable = tc.train_blocks ? schema.filter((p) => p.layer !== null && blocks.has(p.layer)) : schema
+  const frozen = tc.train_blocks ? schema.filter((p) => !trainable.includes(p)) : []
   // Tensors the model does not read (LSH's key projections) get no optimizer state and no weight decay.
   const unused = unusedParams(mc)
-  const optSchema = schema.filter((p) => !unused.has(p.name))
+  const optSchema = trainable.filter((p) => !unused.has(p.name))
   const opt = makeOptimizer(tc.optimizer, optSchema, tc, lrMultipliers(mc, schema, mupFor), wdMultipliers(mc, schema, mupFor))
   let state: TrainerState = {step: 0, tokens: 0, flops: 0, elapsed_s: 0, optimizer: tc.optimizer, data: {dir: path.resolve(job.dataDir), sha256: data.meta.splits.train.sha256}}
   if (resumed) {
@@ -184,6 +192,9 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     writeFileAtomic(metricsFile, '')
   }
 
+  // MSG (src/model/msg.ts): an MSG-grown model's config carries its masks, which advance with every update;
+  // `model` is the config of the next forward pass, saved with every checkpoint.
+  let model = mc
   const meta: CheckpointMeta = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -203,13 +214,15 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     job.onEvent?.({kind: 'save', step: state.step, dir: ckptDir})
   }
   const runEval = (): EvalResult => {
-    const r = evaluate(mc, schema, weights, data.val, {batch: tc.batch, seq: tc.seq, maxBatches: tc.eval_batches, bytesPerToken: data.meta.bytesPerToken})
+    const r = evaluate(model, schema, weights, data.val, {batch: tc.batch, seq: tc.seq, maxBatches: tc.eval_batches, bytesPerToken: data.meta.bytesPerToken})
     job.onEvent?.({kind: 'eval', step: state.step, result: r})
     return r
   }
 
-  const params = schema.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0)
-  job.onEvent?.({kind: 'start', step: state.step, steps: tc.steps, params, flopsPerToken, resumed: Boolean(resumed)})
+  const count = (ps: typeof schema) => ps.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0)
+  const params = count(schema)
+  const trainableParams = count(trainable)
+  job.onEvent?.({kind: 'start', step: state.step, steps: tc.steps, params, trainable: trainableParams, flopsPerToken, resumed: Boolean(resumed)})
   const sampler = new BatchSampler(data.train, {batch: tc.batch, seq: tc.seq, seed: tc.seed})
   let lastLoss = Number.NaN
   let lastVal: EvalResult | undefined
@@ -229,7 +242,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     let loss = 0
     for (let micro = 0; micro < tc.accum; micro++) {
       const b = sampler.sample(state.step, micro)
-      loss += lossAndGrads(mc, schema, weights, {inputs: b.inputs, targets: b.targets, batch: tc.batch, seq: tc.seq}, grads, 1 / tc.accum) / tc.accum
+      loss += lossAndGrads(model, trainable, weights, {inputs: b.inputs, targets: b.targets, batch: tc.batch, seq: tc.seq}, grads, 1 / tc.accum, frozen) / tc.accum
     }
     const kept = () => (fs.existsSync(path.join(ckptDir, 'config.json')) ? `; the last good checkpoint is kept in ${ckptDir}` : '; no checkpoint was written')
     if (!Number.isFinite(loss)) throw new DivergenceError(`loss is ${loss} at step ${state.step + 1}${kept()}`)
@@ -241,6 +254,8 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
       throw new DivergenceError(`gradient of ${bad} has NaN/Inf at step ${state.step + 1}${kept()}`)
     }
     opt.update(weights, grads, lr)
+    model = msgAdvance(model)
+    meta.model = model
     state.step++
     state.tokens += tokensPerStep
     state.flops += flopsPerToken * tokensPerStep
@@ -286,6 +301,7 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
     flops: state.flops,
     elapsed_s: state.elapsed_s,
     tokens_per_s: secs > 0 ? ((state.step - step0) * tokensPerStep) / secs : 0,
+    trainable_params: trainableParams,
   }
 }
 
