@@ -101,21 +101,7 @@ void softmax_bwd_row(const float* p, float* d, int n, int T, float scale) {
 
 Gemm product(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, long lda, const float* B, long ldb,
              float* C, long ldc) {
-  Gemm g;
-  g.ta = ta;
-  g.tb = tb;
-  g.M = M;
-  g.N = N;
-  g.K = K;
-  g.alpha = alpha;
-  g.beta = 0.0f;
-  g.A = A;
-  g.lda = lda;
-  g.B = B;
-  g.ldb = ldb;
-  g.C = C;
-  g.ldc = ldc;
-  return g;
+  return gemm_of(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc);
 }
 
 }  // namespace

@@ -15,6 +15,26 @@ struct Gemm {
   long lda = 0, ldb = 0, ldc = 0;  // row strides of A, B, C as stored
 };
 
+// The product C [M,N] (row stride ldc) = alpha·op(A)·op(B) + beta·C, A and B stored with row strides lda, ldb.
+inline Gemm gemm_of(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, long lda, const float* B,
+                    long ldb, float beta, float* C, long ldc) {
+  Gemm g;
+  g.ta = ta;
+  g.tb = tb;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.alpha = alpha;
+  g.beta = beta;
+  g.A = A;
+  g.lda = lda;
+  g.B = B;
+  g.ldb = ldb;
+  g.C = C;
+  g.ldc = ldc;
+  return g;
+}
+
 // Multithreaded (over the batch, or over rows/columns of C for a single product).
 void gemm_batched(const Gemm& g, int batch, long strideA, long strideB, long strideC);
 // One product on the calling thread (for use inside other parallel kernels).

@@ -171,21 +171,7 @@ void copy_block(float* dst, long ldd, const float* src, long lds, long rows, lon
 void mm(float* C, long ldc, const float* A, long lda, bool ta, const float* B, long ldb, bool tb, long M, long N,
         long K, float alpha, float beta) {
   if (M == 0 || N == 0) return;
-  Gemm g;
-  g.ta = ta;
-  g.tb = tb;
-  g.M = (int)M;
-  g.N = (int)N;
-  g.K = (int)K;
-  g.A = A;
-  g.B = B;
-  g.C = C;
-  g.lda = lda;
-  g.ldb = ldb;
-  g.ldc = ldc;
-  g.alpha = alpha;
-  g.beta = beta;
-  gemm_batched(g, 1, 0, 0, 0);
+  gemm_batched(gemm_of(ta, tb, (int)M, (int)N, (int)K, alpha, A, lda, B, ldb, beta, C, ldc), 1, 0, 0, 0);
 }
 
 // X0: the depth mix into `buf` (allocated), or the global tensor itself.
