@@ -179,6 +179,9 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
     job.onEvent?.({kind: 'warn', message: `the grown model has ${group(large)} query heads per key/value head, the source ${group(small)}: --method ${job.method} then does not keep the source's attention (nor its function); keep the group size for an exact growth`})
 
   if (!op && job.method === 'hypercloning') op = hyperCloneOperator(small, large, largeSchema, seed)
+  const cloneVariant = job.clone?.variant ?? 'symmetric'
+  if (job.method === 'hypercloning' && large.d_model > small.d_model && !cloneVariant.startsWith('noisy'))
+    job.onEvent?.({kind: 'warn', message: `--clone-variant ${cloneVariant}: the clones get identical updates, so they stay copies under training (no dropout, deterministic): the grown model keeps the source's width in effect; --clone-variant noisy-symmetric or noisy-diagonal breaks the symmetry`})
   if (!op && job.method !== 'random' && job.method !== 'msg') {
     const fixed = job.method !== 'ligo'
     op = initOperator(small, large, largeSchema, {
