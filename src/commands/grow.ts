@@ -8,7 +8,7 @@ import {loadCheckpoint} from '../checkpoints/checkpoint.js'
 import {InputError} from '../errors.js'
 import {DEPTH_INITS, type DepthInit, WIDTH_INITS, type WidthInit} from '../ligo/operator.js'
 import {type GrowResult, LIGO_DEFAULTS, METHODS, type Method, grow} from '../ligo/grow.js'
-import {CLONE_SNR_DB, CLONE_VARIANTS, type CloneVariant} from '../ligo/hypercloning.js'
+import {CLONE_DEFAULT, CLONE_SNR_DB, CLONE_VARIANTS, type CloneVariant} from '../ligo/hypercloning.js'
 import {MSG_GROW_STEPS} from '../ligo/msg.js'
 import {LEMON_DECAY_FRACTION, POST_GROWTH_SCHEDULES, POST_GROWTH_WARMUP, type PostGrowthSchedule} from '../ligo/recipe.js'
 
@@ -56,7 +56,7 @@ The head size is kept: new heads are added. Continue with \`ligo train OUT --dat
     'no-width': Flags.boolean({default: false, description: 'keep the width operator at its init (depth-only learning)', helpGroup: 'LIGO'}),
     'no-depth': Flags.boolean({default: false, description: 'keep the depth coefficients at their init (width-only learning)', helpGroup: 'LIGO'}),
     'grow-steps': Flags.integer({min: 1, description: `msg: training updates over which the masks ramp from 0 to 1 (default ${MSG_GROW_STEPS})`, helpGroup: 'MSG / HYPERCLONING'}),
-    'clone-variant': Flags.option({options: CLONE_VARIANTS, description: 'hypercloning: symmetric (W/n in every block), diagonal (W on the block diagonal), or either with ± noise that cancels on cloned inputs (default symmetric)', helpGroup: 'MSG / HYPERCLONING'})(),
+    'clone-variant': Flags.option({options: CLONE_VARIANTS, description: `hypercloning: symmetric (W/n in every block), diagonal (W on the block diagonal), or either with ± noise that cancels on cloned inputs (default ${CLONE_DEFAULT}: without noise the clones stay copies under training)`, helpGroup: 'MSG / HYPERCLONING'})(),
     'clone-snr': Flags.custom<number>({parse: async (s) => positive('--clone-snr', s), description: `hypercloning noisy variants: signal-to-noise ratio in dB (default ${CLONE_SNR_DB}, the paper's)`, helpGroup: 'MSG / HYPERCLONING'})(),
     'post-growth-schedule': Flags.option({options: POST_GROWTH_SCHEDULES, default: 'rewarm' as PostGrowthSchedule, description: `the training settings the grown checkpoint carries: rewarm (the headline's: the source's, warmup ${POST_GROWTH_WARMUP}) or lemon (the same, decay over ${LEMON_DECAY_FRACTION} of the steps)`})(),
     'eval-batches': Flags.integer({min: 0, description: "validation batches for the before/after loss (default: the source's evaluation set, train.eval_batches × train.batch sequences; 0 = skip)"}),

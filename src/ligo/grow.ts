@@ -44,7 +44,7 @@ import {type DepthInit, type LigoOperator, OPERATOR_VERSION, type WidthInit, ini
 import {type Weights, materializeEach, materializeFlops} from './materialize.js'
 import {type FunctionCheck, checkBatches, exactness, logitDiff} from './preserve.js'
 import {insertedBlocks} from './expansion.js'
-import {type CloneVariant, CLONE_SNR_DB, applyCloneVariant, hyperCloneOperator} from './hypercloning.js'
+import {type CloneVariant, CLONE_DEFAULT, CLONE_SNR_DB, applyCloneVariant, hyperCloneOperator} from './hypercloning.js'
 import {MSG_GROW_STEPS, msgConfig, msgWeights} from './msg.js'
 import {type PostGrowthSchedule, postGrowthTrain} from './recipe.js'
 import {type GrowTarget, checkGrown, growConfig, writesResidual} from './spaces.js'
@@ -108,7 +108,7 @@ export interface GrowJob {
   provenance?: Record<string, unknown>
   /** msg: updates over which `ligo train` ramps the masks to 1 (default MSG_GROW_STEPS). */
   growSteps?: number
-  /** hypercloning: the variant (default symmetric) and the noisy variants' SNR in dB (default CLONE_SNR_DB). */
+  /** hypercloning: the variant (default CLONE_DEFAULT) and the noisy variants' SNR in dB (default CLONE_SNR_DB). */
   clone?: {variant?: CloneVariant; snrDb?: number}
   /** The training settings the grown checkpoint carries (recipe.ts; default: the headline's re-warmup). */
   postGrowth?: PostGrowthSchedule
@@ -179,7 +179,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
     job.onEvent?.({kind: 'warn', message: `the grown model has ${group(large)} query heads per key/value head, the source ${group(small)}: --method ${job.method} then does not keep the source's attention (nor its function); keep the group size for an exact growth`})
 
   if (!op && job.method === 'hypercloning') op = hyperCloneOperator(small, large, largeSchema, seed)
-  const cloneVariant = job.clone?.variant ?? 'symmetric'
+  const cloneVariant = job.clone?.variant ?? CLONE_DEFAULT
   if (job.method === 'hypercloning' && large.d_model > small.d_model && !cloneVariant.startsWith('noisy'))
     job.onEvent?.({kind: 'warn', message: `--clone-variant ${cloneVariant}: the clones get identical updates, so they stay copies under training (no dropout, deterministic): the grown model keeps the source's width in effect; --clone-variant noisy-symmetric or noisy-diagonal breaks the symmetry`})
   if (!op && job.method !== 'random' && job.method !== 'msg') {
@@ -257,7 +257,7 @@ export async function grow(job: GrowJob): Promise<GrowResult> {
         model!.write(P.name, data)
         grown?.set(P.name, data)
       }
-      const clone = {variant: job.clone?.variant ?? 'symmetric', snrDb: job.clone?.snrDb ?? CLONE_SNR_DB, seed}
+      const clone = {variant: cloneVariant, snrDb: job.clone?.snrDb ?? CLONE_SNR_DB, seed}
       if (job.method === 'msg') {
         // MSG's new parts are initialised from scratch and masked: built whole (no streaming), then written.
         const w = msgWeights(small, large, job.source.weights, seed)

@@ -14,7 +14,7 @@
  * (with random draws a unit copied k times gets 1/k; tiling copies every unit n times).
  *
  * Variants (the paper's; weights of the hidden matrices whose input grew, after the symmetric clone):
- * - symmetric: every block W/n_in (the code's default).
+ * - symmetric: every block W/n_in (the reference code's default; ligo's is noisy-symmetric, CLONE_DEFAULT).
  * - diagonal: the output block b reads only input block b mod n_in, with weight W (the other blocks are 0).
  * - noisy-symmetric, noisy-diagonal: the same plus noise in pairs of input blocks, +E in block 2k and −E in
  *   block 2k+1 of the same output block (an odd last block is left as is), so it cancels on cloned inputs: the
@@ -34,6 +34,13 @@ import {spaceKey, spaceSize} from './spaces.js'
 
 export const CLONE_VARIANTS = ['symmetric', 'diagonal', 'noisy-symmetric', 'noisy-diagonal'] as const
 export type CloneVariant = (typeof CLONE_VARIANTS)[number]
+
+/**
+ * ligo's default variant. Not the reference code's (symmetric): without dropout the symmetric and diagonal clones
+ * get identical updates and stay copies for good (measured: docs/growth-study.md, issue #30), so the default is the
+ * noisy variant that breaks the symmetry.
+ */
+export const CLONE_DEFAULT: CloneVariant = 'noisy-symmetric'
 
 /** The signal-to-noise ratio of the noisy variants (dB): the paper's ≈ 10 dB. */
 export const CLONE_SNR_DB = 10
