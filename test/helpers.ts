@@ -57,3 +57,25 @@ export async function firstAndLastLoss(trainCfg: Record<string, unknown>, model:
   const mean = (xs: {loss: number}[]) => xs.reduce((a, m) => a + m.loss, 0) / xs.length
   return {steps: rows.length, first: mean(rows.slice(0, 3)), last: mean(rows.slice(-3))}
 }
+
+/**
+ * max |actual − reference| / max |reference| over all values (flat arrays or rows of them): the relative error the
+ * parity tests bound. 0 when both are all zeros; Infinity when only the reference is.
+ */
+export function relErr(actual: ArrayLike<number> | readonly ArrayLike<number>[], reference: ArrayLike<number> | readonly ArrayLike<number>[]): number {
+  const a = flat(actual)
+  const b = flat(reference)
+  if (a.length !== b.length) throw new Error(`relErr: lengths ${a.length} and ${b.length}`)
+  let d = 0
+  let m = 0
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]))
+    m = Math.max(m, Math.abs(b[i]))
+  }
+  return d === 0 ? 0 : d / m
+}
+
+function flat(x: ArrayLike<number> | readonly ArrayLike<number>[]): ArrayLike<number> {
+  if (x.length === 0 || typeof x[0] === 'number') return x as ArrayLike<number>
+  return (x as readonly ArrayLike<number>[]).flatMap((row) => Array.from(row))
+}

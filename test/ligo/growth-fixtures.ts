@@ -31,16 +31,3 @@ export const IDS = Int32Array.from({length: 32}, (_, i) => (i * 29 + 5) % 64)
 export function logits(model: ModelConfig, weights: Map<string, Float32Array>): number[][] {
   return tf.tidy(() => forward(model, new Map(schemaOf(model).map((p) => [p.name, tf.tensor(weights.get(p.name)!, p.shape)])), IDS, 2, 16).arraySync())
 }
-
-/** max |a − b| / max |a|. */
-export function relDiff(a: number[][], b: number[][]): number {
-  let m = 0
-  let scale = 0
-  for (let i = 0; i < a.length; i++) {
-    for (let j = 0; j < a[i].length; j++) {
-      m = Math.max(m, Math.abs(a[i][j] - b[i][j]))
-      scale = Math.max(scale, Math.abs(a[i][j]))
-    }
-  }
-  return m / scale
-}

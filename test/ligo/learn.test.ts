@@ -26,7 +26,7 @@ import {lrAt} from '../../src/optim/schedule.js'
 import {trainFlopsPerToken} from '../../src/train/flops.js'
 import {type Batch, valueAndGradsInto} from '../../src/train/step.js'
 import {train} from '../../src/train/trainer.js'
-import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {relErr, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
 
 const native = loadNative().addon !== null
 const SMALL = modelConfig({vocab_size: 64, n_positions: 8, n_layer: 2, d_model: 16, n_head: 2, d_ffn: 32})
@@ -50,16 +50,6 @@ function rows(b: Batch, from: number, to: number): Batch {
   return {inputs: b.inputs.slice(from * T, to * T), targets: b.targets.slice(from * T, to * T), batch: to - from, seq: T}
 }
 
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let scale = 0
-  let err = 0
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]))
-    err = Math.max(err, Math.abs(a[i] - b[i]))
-  }
-  return err / (scale || 1)
-}
-
 beforeAll(useCpu)
 
 describe('operator learning', () => {
@@ -75,9 +65,9 @@ describe('operator learning', () => {
         const rb = b.step([big], 1e-3)
         expect(Math.abs(ra.loss - rb.loss), `k=${k} step ${step}`).toBeLessThan(1e-5 * rb.loss)
         expect(Math.abs(ra.gradNorm - rb.gradNorm) / rb.gradNorm).toBeLessThan(1e-4)
-        for (const [n, g] of rb.grads) expect(maxRelErr(ra.grads.get(n)!, g), `k=${k} step ${step} ${n}`).toBeLessThan(1e-4)
+        for (const [n, g] of rb.grads) expect(relErr(ra.grads.get(n)!, g), `k=${k} step ${step} ${n}`).toBeLessThan(1e-4)
       }
-      for (const [n, t] of a.learnable) expect(maxRelErr(t, b.learnable.get(n)!), n).toBeLessThan(1e-4)
+      for (const [n, t] of a.learnable) expect(relErr(t, b.learnable.get(n)!), n).toBeLessThan(1e-4)
     }
   })
 
@@ -98,7 +88,7 @@ describe('operator learning', () => {
         expect(err / rb.gradNorm, n).toBeLessThan(1e-5)
       }
     }
-    for (const [n, w] of b.weights()) expect(maxRelErr(a.weights().get(n)!, w), n).toBeLessThan(1e-4)
+    for (const [n, w] of b.weights()) expect(relErr(a.weights().get(n)!, w), n).toBeLessThan(1e-4)
   })
 
   it('reuses the grown weights\' arrays across steps and rebuilds them only after the operator moved', async () => {

@@ -14,7 +14,7 @@ import {grow} from '../../src/ligo/grow.js'
 import {checkBatches} from '../../src/ligo/preserve.js'
 import {type ModelConfig, forward, schemaOf} from '../../src/model/index.js'
 import {lossAndGrads} from '../../src/train/step.js'
-import {tmpDir, useCpu} from '../helpers.js'
+import {relErr, tmpDir, useCpu} from '../helpers.js'
 import {seededSource} from './fixtures.js'
 
 beforeAll(useCpu)
@@ -29,22 +29,11 @@ function logits(c: ModelConfig, w: Map<string, Float32Array>, ids: Int32Array, B
   return a
 }
 
-/** max |a − b| / max |a| */
-function relDiff(a: Float32Array, b: Float32Array): number {
-  let d = 0
-  let m = 0
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]))
-    m = Math.max(m, Math.abs(a[i]))
-  }
-  return d / m
-}
-
 const ids = Int32Array.from({length: 32}, (_, i) => (i * 17 + 3) % 50)
 
 function compare(src: Checkpoint, out: string): number {
   const g = loadCheckpoint(out)
-  return relDiff(logits(src.meta.model, src.weights, ids, 2, 16), logits(g.meta.model, g.weights, ids, 2, 16))
+  return relErr(logits(g.meta.model, g.weights, ids, 2, 16), logits(src.meta.model, src.weights, ids, 2, 16))
 }
 
 describe('function-preserving growth at widths that are not a multiple of the old', () => {

@@ -24,7 +24,7 @@ import {lrMultipliers, wdMultipliers} from '../../src/mup/index.js'
 import {AdamW} from '../../src/optim/adamw.js'
 import {valueAndGradsInto} from '../../src/train/step.js'
 import {ligo as run} from '../cli/run.js'
-import {smallBrown, tmpDir, useCpu} from '../helpers.js'
+import {relErr, smallBrown, tmpDir, useCpu} from '../helpers.js'
 import {hfDirReference} from './hf-reference.js'
 
 beforeAll(useCpu)
@@ -47,17 +47,6 @@ function ourLogits(c: ModelConfig, weights: Weights, ids: number[]): number[][] 
     const p = new Map(schemaOf(c).map((s) => [s.name, tf.tensor(weights.get(s.name)!, s.shape)]))
     return forward(c, p, Int32Array.from(ids), 1, ids.length).arraySync() as number[][]
   })
-}
-
-/** max |a − b| / max |b|. */
-function relErr(a: number[][], b: number[][]): number {
-  let d = 0
-  let m = 0
-  for (let i = 0; i < b.length; i++) for (let j = 0; j < b[i].length; j++) {
-    d = Math.max(d, Math.abs(a[i][j] - b[i][j]))
-    m = Math.max(m, Math.abs(b[i][j]))
-  }
-  return d / m
 }
 
 const IDS = [3, 17, 42, 8, 60, 1, 29, 11]

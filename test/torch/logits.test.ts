@@ -12,8 +12,8 @@ import {beforeAll, describe, expect, it} from 'vitest'
 import {growConfig} from '../../src/ligo/spaces.js'
 import {foldFactors, writeHfDir} from '../../src/model/hf.js'
 import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/index.js'
-import {tmpDir, useCpu} from '../helpers.js'
-import {randomWeights, readF32, relErr, skipReason, tool, torchPython} from './python.js'
+import {relErr, tmpDir, useCpu} from '../helpers.js'
+import {randomWeights, readF32, skipReason, tool, torchPython} from './python.js'
 
 const B = 2
 const T = 7

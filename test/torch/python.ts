@@ -84,18 +84,6 @@ export function randomWeights(schema: Schema, seed: number, std = 0.3): Map<stri
   return out
 }
 
-/** max |a − b| / max |b|. */
-export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`relErr: lengths ${a.length} and ${b.length}`)
-  let d = 0
-  let m = 0
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]))
-    m = Math.max(m, Math.abs(b[i]))
-  }
-  return d / m
-}
-
 /** A raw little-endian float32 file as a Float32Array. */
 export function readF32(file: string): Float32Array {
   const b = fs.readFileSync(file)

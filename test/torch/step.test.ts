@@ -17,8 +17,8 @@ import {type HfMupTable, toHfTensors, writeHfDir} from '../../src/model/hf.js'
 import {type ModelConfig, modelConfig, schemaOf} from '../../src/model/index.js'
 import {resolveRunConfig} from '../../src/train/config.js'
 import {train} from '../../src/train/trainer.js'
-import {runMetrics, smallBrown, tmpDir, useCpu} from '../helpers.js'
-import {randomWeights, relErr, skipReason, tool} from './python.js'
+import {relErr, runMetrics, smallBrown, tmpDir, useCpu} from '../helpers.js'
+import {randomWeights, skipReason, tool} from './python.js'
 
 const TRAIN = {steps: 1, batch: 4, seq: 16, lr: 0.01, warmup: 0, weight_decay: 0.3, eps: 1e-3, grad_clip: 0.1, eval_every: 0, eval_batches: 1, seed: 5}
 
