@@ -151,18 +151,19 @@ export interface EngineOptions {
   engine?: GrowEngine
 }
 
-/** The native engine when the addon is loaded and the operator has no average expansion (SpaceOp.Min, LEMON's fixed
- * map at a non-multiple width: never learned, so the tfjs engine's cost is a one-off); else tfjs. */
+/** Whether the operator has an average expansion (SpaceOp.Min, LEMON's fixed map at a non-multiple width). */
+const averages = (op: LigoOperator) => [...op.width.values()].some((s) => s.Min)
+
+/** The native engine when the addon is loaded and the operator has no average expansion (never learned, so the tfjs
+ * engine's cost is a one-off); else tfjs. */
 export function defaultEngine(op?: LigoOperator): GrowEngine {
-  if (op && [...op.width.values()].some((s) => s.Min)) return 'tfjs'
+  if (op && averages(op)) return 'tfjs'
   return nativeAddon() ? 'native' : 'tfjs'
 }
 
 function engineOf(op: LigoOperator, o: EngineOptions): GrowEngine {
   const e = o.engine ?? defaultEngine(op)
-  if (e === 'native' && [...op.width.values()].some((s) => s.Min)) {
-    throw new Error('materialize: the native engine has no average expansion (width.resid.Min); use the tfjs engine')
-  }
+  if (e === 'native' && averages(op)) throw new Error('materialize: the native engine has no average expansion (width.resid.Min); use the tfjs engine')
   return e
 }
 

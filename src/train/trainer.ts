@@ -18,6 +18,7 @@ import {BatchSampler} from '../data/batches.js'
 import {type DataDir, checkVocab, loadDataDir} from '../data/prepare.js'
 import {DivergenceError, FileFormatError, InputError, OutputExistsError, preview} from '../errors.js'
 import {modelConfig, schemaOf, unusedParams} from '../model/index.js'
+import type {ParamSpec} from '../model/schema.js'
 import {initWeights} from '../model/init.js'
 import {msgAdvance} from '../model/msg.js'
 import {initStds, lrMultipliers, wdMultipliers} from '../mup/index.js'
@@ -165,8 +166,9 @@ async function loop(job: TrainJob, cfg: RunConfig, data: DataDir, resumed?: Chec
   // LLaMA-Pro block expansion (src/ligo/expansion.ts): with train.train_blocks only those blocks' tensors train;
   // the others are constants of the forward pass, outside the optimizer (no update, no weight decay).
   const blocks = new Set(tc.train_blocks ?? [])
-  const trainable = tc.train_blocks ? schema.filter((p) => p.layer !== null && blocks.has(p.layer)) : schema
-  const frozen = tc.train_blocks ? schema.filter((p) => !trainable.includes(p)) : []
+  const trains = (p: ParamSpec) => !tc.train_blocks || (p.layer !== null && blocks.has(p.layer))
+  const trainable = schema.filter(trains)
+  const frozen = schema.filter((p) => !trains(p))
   // Tensors the model does not read (LSH's key projections) get no optimizer state and no weight decay.
   const unused = unusedParams(mc)
   const optSchema = trainable.filter((p) => !unused.has(p.name))
