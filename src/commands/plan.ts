@@ -7,7 +7,7 @@ const pct = (x: number) => (x > 0 && x < 1e-4 ? `${(100 * x).toExponential(2)}%`
 
 export default class PlanCommand extends BaseCommand {
   static summary = "G_stack's growth-timing guideline: how long to train the source before stacking it 4× deep, and what that costs."
-  static description = `Evaluates log10(d) = 0.88·log10(N) + 163.27/log10(C) − 5.74 (Du et al., NeurIPS 2024; growth factor g = 4) for a target of N parameters and a budget of C FLOPs (C = 6·N·D for --tokens D): d tokens for an N/4-parameter source, its FLOPs, the cost of the growth operator (stacking: a copy; ligo's default operator for comparison) and the saving the guideline implies as a floor (the first d tokens at 1/4 of the cost), beside the paper's one measured 7B point. The (N, C) ranges the equation was fitted on are not verified: any input may be an extrapolation.`
+  static description = `Evaluates log10(d) = 0.88·log10(N) + 163.27/log10(C) − 5.74 (Du et al., NeurIPS 2024; growth factor g = 4) for a target of N parameters and a budget of C FLOPs (C = 6·N·D for --tokens D): d tokens for an N/4-parameter source, its FLOPs, the cost of the growth operator (stacking: a copy; ligo's default operator for comparison) and the saving the guideline implies as a floor (the first d tokens at 1/4 of the cost), beside the paper's one measured 7B point. The equation was fitted on targets of 410M-3B parameters at 0.8e20-1.2e21 FLOPs with growth timings up to 50B tokens (the paper's §4.2); the plan warns when N, C or d fall outside, as the paper's own 7B / 300B-token point does.`
 
   static examples = [
     '<%= config.bin %> <%= command.id %> --params 7B --tokens 300B',

@@ -1,6 +1,7 @@
 /**
  * `ligo plan`: G_stack's growth-timing guideline (Du et al., "Stacking Your Transformers", NeurIPS 2024,
- * arXiv 2405.15319; the equation as the official code's README states it, github:tongxuluo/prts):
+ * arXiv 2405.15319, §4.2 equation (2) with its fitted a, b, c; the official code's README states the same,
+ * github:tongxuluo/prts):
  *
  *   log10(d) = 0.88·log10(N) + 163.27/log10(C) − 5.74,   growth factor g = 4
  *
@@ -18,19 +19,28 @@
  *   7B point (the same loss as a 300B-token run after 194B tokens: 35.3% fewer tokens, its "54.6% speed-up"); the
  *   paper gives that as a measurement, not as a function of N and C, so the plan prints it as such.
  *
- * The fit's ranges: the paper's abstract reports experiments up to 7B parameters (after growth) and 750B tokens;
- * the ranges of N and C the equation was fitted on could not be read here (the prts README states the equation
- * without them; the section of the paper was not retrievable), so they are NOT VERIFIED: treat any (N, C) as a
- * possible extrapolation.
+ * The fit's ranges (the paper's §4.2, Figures 8-9, read from its full text): the equation was fitted to the loss-minimising d
+ * of IsoFLOP curves for three Llama-like targets, N = 410M, 1.1B and 3B parameters (TinyLlama code, SlimPajama,
+ * context 2048), each grown with g = 4 from sources trained for d = 0, 1, 5, 10, 20 or 50B tokens, at budgets of
+ * 0.8-2.2e20 FLOPs (410M), 2-7e20 (1.1B) and 4-12e20 (3B). The paper defines C as the whole budget, source plus
+ * target; the prts README's worked values (Llama 7B/8B on 2T/15T tokens) take C = 6·N·D, as this plan does. Every
+ * input outside N ∈ [410M, 3B], C ∈ [0.8e20, 1.2e21] or d ≤ 50B is an extrapolation, and the plan says so: the
+ * paper's own 7B / 300B-token run (C ≈ 1.26e22) and the README's Llama examples are all outside the fit.
  */
 import {InputError} from '../errors.js'
 import {LIGO_DEFAULTS} from './grow.js'
 
 export const GSTACK = {a: 0.88, b: 163.27, c: -5.74, g: 4} as const
 
-export const GSTACK_SOURCE = 'Du et al., "Stacking Your Transformers: A Closer Look at Model Growth for Efficient LLM Pre-Training", NeurIPS 2024 (arXiv 2405.15319); equation as in the official code\'s README (github:tongxuluo/prts)'
-export const GSTACK_FIT_RANGES =
-  'not verified: the paper reports experiments up to 7B parameters after growth and 750B tokens, but the (N, C) ranges the equation was fitted on could not be checked from the sources available (the prts README gives the equation without them); any input may be an extrapolation'
+export const GSTACK_SOURCE = 'Du et al., "Stacking Your Transformers: A Closer Look at Model Growth for Efficient LLM Pre-Training", NeurIPS 2024 (arXiv 2405.15319); the equation and its fit in §4.2, worked values in the official code\'s README (github:tongxuluo/prts)'
+/** What the equation was fitted on (the paper's §4.2, Figures 8-9); outside it the plan warns of extrapolation. */
+export const GSTACK_FIT = {
+  params: [410e6, 3e9],
+  flops: [0.8e20, 12e20],
+  d_tokens: [0, 50e9],
+  description:
+    'fitted (paper §4.2, Figs. 8-9) on IsoFLOP runs of three Llama-like targets, N = 410M, 1.1B and 3B parameters, grown with g = 4 from sources trained d = 0, 1, 5, 10, 20 or 50B tokens, at C = 0.8-2.2e20 FLOPs (410M), 2-7e20 (1.1B) and 4-12e20 (3B)',
+} as const
 export const GSTACK_MEASURED = {params: 7e9, tokens: 300e9, tokens_to_match: 194e9, note: 'G_stack, 7B target: a scratch run\'s loss at 300B tokens reached after 194B tokens (the paper\'s "54.6% speed-up" = 300/194 − 1)'}
 
 export interface PlanInput {
@@ -57,7 +67,7 @@ export interface Plan {
   operator: {stack_flops: number; stack_bytes: number; ligo_steps: number; ligo_tokens: number; ligo_flops: number}
   saving_floor: {fraction: number; flops: number; assumption: string}
   measured: typeof GSTACK_MEASURED & {token_saving: number}
-  fit: {source: string; ranges: string}
+  fit: {source: string; ranges: string; params: readonly number[]; flops: readonly number[]; d_tokens: readonly number[]; extrapolated: string[]}
   warnings: string[]
 }
 
@@ -78,6 +88,13 @@ export function plan(i: PlanInput): Plan {
   const d = 10 ** log10d
   const warnings: string[] = []
   if (d >= D) warnings.push(`the guideline's growth timing (${d.toExponential(3)} tokens) is not below the whole budget (${D.toExponential(3)} tokens): growth would never happen; this (N, C) is outside where the guideline is meaningful`)
+  const extrapolated: string[] = []
+  const [nLo, nHi] = GSTACK_FIT.params
+  const [cLo, cHi] = GSTACK_FIT.flops
+  if (N < nLo || N > nHi) extrapolated.push(`N = ${N.toExponential(3)} is outside the fitted targets (${nLo.toExponential(2)}-${nHi.toExponential(2)} parameters)`)
+  if (C < cLo || C > cHi) extrapolated.push(`C = ${C.toExponential(3)} FLOPs is outside the fitted budgets (${cLo.toExponential(2)}-${cHi.toExponential(2)})`)
+  if (d > GSTACK_FIT.d_tokens[1]) extrapolated.push(`d = ${d.toExponential(3)} tokens is beyond the longest growth timing tried (${GSTACK_FIT.d_tokens[1].toExponential(2)})`)
+  if (extrapolated.length > 0) warnings.push(`extrapolation: ${extrapolated.join('; ')} (see the fit's ranges)`)
   const ligoTokens = LIGO_DEFAULTS.steps * LIGO_DEFAULTS.batch * LIGO_DEFAULTS.seq
   const floor = Math.max(0, Math.min(d, D) * (1 - 1 / g)) / D
   return {
@@ -94,7 +111,7 @@ export function plan(i: PlanInput): Plan {
     operator: {stack_flops: 0, stack_bytes: 4 * N, ligo_steps: LIGO_DEFAULTS.steps, ligo_tokens: ligoTokens, ligo_flops: 6 * N * ligoTokens},
     saving_floor: {fraction: floor, flops: floor * C, assumption: `the first d tokens are trained by the source at 1/${g} of the cost, and the grown model progresses no faster per token than scratch afterwards`},
     measured: {...GSTACK_MEASURED, token_saving: 1 - GSTACK_MEASURED.tokens_to_match / GSTACK_MEASURED.tokens},
-    fit: {source: GSTACK_SOURCE, ranges: GSTACK_FIT_RANGES},
+    fit: {source: GSTACK_SOURCE, ranges: GSTACK_FIT.description, params: GSTACK_FIT.params, flops: GSTACK_FIT.flops, d_tokens: GSTACK_FIT.d_tokens, extrapolated},
     warnings,
   }
 }

@@ -31,9 +31,26 @@ describe('ligo plan (G_stack growth timing)', () => {
     })
   }
 
-  it('says the fit ranges are not verified, and refuses a budget given twice or not at all', () => {
+  it('says which ranges the fit was made on and warns outside them; refuses a budget given twice or not at all', () => {
     const p = plan({params: 7e9, tokens: 300e9})
-    expect(p.fit.ranges).toMatch(/^not verified/)
+    expect(p.fit.ranges).toMatch(/410M, 1\.1B and 3B/)
+    expect(p.fit.params).toEqual([410e6, 3e9])
+    expect(p.fit.flops).toEqual([0.8e20, 12e20])
+    // 7B at C = 1.26e22 is outside both the fitted sizes and budgets (d = 20.5B is inside the timings tried).
+    expect(p.fit.extrapolated).toHaveLength(2)
+    expect(p.warnings.join(' ')).toMatch(/^extrapolation: N = 7\.000e\+9 is outside the fitted targets.*C = 1\.260e\+22 FLOPs is outside/)
+    // Inside the fit: the 1.1B target at 5e20 FLOPs (a Figure 8b budget) → log10 d = 0.88·9.041393 + 163.27/20.698970 − 5.74
+    //   = 7.956426 + 7.887832 − 5.74 = 10.104258 → d = 12.71B tokens; no warning.
+    const inside = plan({params: 1.1e9, flops: 5e20})
+    expect(inside.log10_d).toBeCloseTo(10.104258, 5)
+    expect(inside.fit.extrapolated).toEqual([])
+    expect(inside.warnings).toEqual([])
+    // d beyond the longest timing tried (50B) is flagged too: Llama2-70B on 2T gives the README's 42.48B (inside),
+    // a GPT-3-sized 175B on 300B tokens gives ≈ 83B (beyond).
+    const l70 = plan({params: 70e9, tokens: 2e12})
+    expect(l70.d_tokens / 42.48e9).toBeCloseTo(1, 3)
+    expect(l70.fit.extrapolated.join(' ')).not.toMatch(/growth timing/)
+    expect(plan({params: 175e9, tokens: 300e9}).fit.extrapolated.join(' ')).toMatch(/beyond the longest growth timing tried/)
     expect(p.operator.stack_flops).toBe(0)
     expect(p.measured.token_saving).toBeCloseTo(1 - 194 / 300, 12)
     expect(() => plan({params: 7e9})).toThrow(/--tokens or --flops/)
@@ -50,7 +67,8 @@ describe('ligo plan (G_stack growth timing)', () => {
     const r = ligo(['plan', '--params', '7B', '--tokens', '300B'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/grow after\s+d = 20\.48G tokens/)
-    expect(r.stdout).toMatch(/fit ranges\s+not verified/)
+    expect(r.stdout).toMatch(/fit ranges\s+fitted \(paper §4\.2/)
+    expect(r.stderr).toMatch(/extrapolation: N = 7\.000e\+9/)
     const j = json(['plan', '--params', '7e9', '--flops', '1.26e22'])
     expect(j.d_tokens / 2.0481e10).toBeCloseTo(1, 4)
     expect(ligo(['plan', '--params', '7B']).code).toBe(2)
