@@ -152,6 +152,18 @@ export interface StepBenchResult extends BenchShape, FlopCounts {
   profile?: {step_ms: number; kernel_ms: number; kernels: KernelTime[]}
 }
 
+/** A batch of uniformly random token ids (inputs, then targets, per position) for a timing run of shape `s`. */
+function randomBatch(rng: Rng, s: BenchShape): Batch {
+  const N = s.batch * s.seq
+  const inputs = new Int32Array(N)
+  const targets = new Int32Array(N)
+  for (let i = 0; i < N; i++) {
+    inputs[i] = rng.int(s.vocab)
+    targets[i] = rng.int(s.vocab)
+  }
+  return {inputs, targets, batch: s.batch, seq: s.seq}
+}
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   const n = s.length
@@ -176,15 +188,7 @@ export async function benchTrainingStep(s: BenchShape, o: StepBenchOptions): Pro
   const rng = new Rng(seed + 1)
   const accum = s.accum ?? 1
   const N = s.batch * s.seq
-  const batch = () => {
-    const inputs = new Int32Array(N)
-    const targets = new Int32Array(N)
-    for (let i = 0; i < N; i++) {
-      inputs[i] = rng.int(s.vocab)
-      targets[i] = rng.int(s.vocab)
-    }
-    return {inputs, targets, batch: s.batch, seq: s.seq}
-  }
+  const batch = () => randomBatch(rng, s)
 
   const parts = {loss_and_grads: [] as number[], clip: [] as number[], adamw: [] as number[]}
   // One optimizer step as src/train/trainer.ts runs it: `accum` micro-batches, loss and gradients averaged.
@@ -314,15 +318,7 @@ export async function benchOperatorStep(from: {layers: number; d_model: number; 
   const rng = new Rng(seed + 1)
   const accum = to.accum ?? 1
   const N = to.batch * to.seq
-  const batch = (): Batch => {
-    const inputs = new Int32Array(N)
-    const targets = new Int32Array(N)
-    for (let i = 0; i < N; i++) {
-      inputs[i] = rng.int(to.vocab)
-      targets[i] = rng.int(to.vocab)
-    }
-    return {inputs, targets, batch: to.batch, seq: to.seq}
-  }
+  const batch = () => randomBatch(rng, to)
   const parts = {materialize: [] as number[], model: [] as number[], backward: [] as number[], update: [] as number[]}
   const times: number[] = []
   let loss = Number.NaN
