@@ -18,21 +18,7 @@ struct Gemm {
 // The product C [M,N] (row stride ldc) = alpha·op(A)·op(B) + beta·C, A and B stored with row strides lda, ldb.
 inline Gemm gemm_of(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, long lda, const float* B,
                     long ldb, float beta, float* C, long ldc) {
-  Gemm g;
-  g.ta = ta;
-  g.tb = tb;
-  g.M = M;
-  g.N = N;
-  g.K = K;
-  g.alpha = alpha;
-  g.beta = beta;
-  g.A = A;
-  g.lda = lda;
-  g.B = B;
-  g.ldb = ldb;
-  g.C = C;
-  g.ldc = ldc;
-  return g;
+  return Gemm{ta, tb, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};  // in the struct's field order
 }
 
 // Multithreaded (over the batch, or over rows/columns of C for a single product).
