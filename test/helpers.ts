@@ -41,6 +41,13 @@ export async function smallBrown(): Promise<string> {
   return dir
 }
 
+/** A tiny source checkpoint trained on `data` with tinyRun's train config overridden by `overrides`; returns its directory. */
+export async function trainedSource(data: string, overrides: Record<string, unknown>): Promise<string> {
+  const dir = path.join(tmpDir(), 'small')
+  await train({config: tinyRun(overrides), dataDir: data, outDir: dir})
+  return dir
+}
+
 /** The rows of a finished run's metrics.jsonl. */
 export function runMetrics(dir: string): MetricsRow[] {
   return fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))

@@ -10,15 +10,14 @@ import {numel} from '../../src/model/schema.js'
 import {resolveRunConfig} from '../../src/train/config.js'
 import {train} from '../../src/train/trainer.js'
 import {ligo} from '../cli/run.js'
-import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {smallBrown, tmpDir, trainedSource, useCpu} from '../helpers.js'
 
 let data: string
 let source: string
 beforeAll(async () => {
   await useCpu()
   data = await smallBrown()
-  source = path.join(tmpDir(), 'small')
-  await train({config: tinyRun({steps: 20, batch: 8, lr: 0.01}), dataDir: data, outDir: source})
+  source = await trainedSource(data, {steps: 20, batch: 8, lr: 0.01})
 })
 
 const newBlocks = (dir: string) => (loadCheckpoint(dir).meta.provenance as {growth: {new_blocks?: number[]}}).growth.new_blocks

@@ -13,16 +13,15 @@ import {type ModelConfig, forward, modelConfig, schemaOf} from '../../src/model/
 import {initStds} from '../../src/mup/index.js'
 import {trainFlopsPerToken} from '../../src/train/flops.js'
 import {train} from '../../src/train/trainer.js'
-import {smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {smallBrown, tinyRun, tmpDir, trainedSource, useCpu} from '../helpers.js'
 
 let data: string
 let source: string
 beforeAll(async () => {
   await useCpu()
   data = await smallBrown()
-  source = path.join(tmpDir(), 'small')
   // A briefly trained 2×16 source.
-  await train({config: tinyRun({steps: 60, batch: 8, lr: 0.01}), dataDir: data, outDir: source})
+  source = await trainedSource(data, {steps: 60, batch: 8, lr: 0.01})
 })
 
 function logitsOf(dir: string, ids: Int32Array, B: number, T: number): number[][] {

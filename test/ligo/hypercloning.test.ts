@@ -10,7 +10,7 @@ import {growConfig} from '../../src/ligo/spaces.js'
 import {schemaOf} from '../../src/model/index.js'
 import {resolveRunConfig} from '../../src/train/config.js'
 import {train} from '../../src/train/trainer.js'
-import {relErr, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {relErr, smallBrown, tmpDir, trainedSource, useCpu} from '../helpers.js'
 import {logits, randomSource} from './growth-fixtures.js'
 
 beforeAll(async () => {
@@ -101,8 +101,7 @@ describe('grow --method hypercloning', () => {
 
   it('symmetric and diagonal clones stay clones under training (grow warns); the noisy variants break the symmetry', async () => {
     const data = await smallBrown()
-    const source = path.join(tmpDir(), 'small')
-    await train({config: tinyRun({steps: 10, batch: 4, lr: 0.01}), dataDir: data, outDir: source})
+    const source = await trainedSource(data, {steps: 10, batch: 4, lr: 0.01})
     const gap = new Map<string, number>()
     for (const variant of ['symmetric', 'diagonal', 'noisy-symmetric'] as const) {
       const grown = path.join(tmpDir(), variant)

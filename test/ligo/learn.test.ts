@@ -25,8 +25,7 @@ import {clipGlobalNorm} from '../../src/optim/clip.js'
 import {lrAt} from '../../src/optim/schedule.js'
 import {trainFlopsPerToken} from '../../src/train/flops.js'
 import {type Batch, valueAndGradsInto} from '../../src/train/step.js'
-import {train} from '../../src/train/trainer.js'
-import {relErr, smallBrown, tinyRun, tmpDir, useCpu} from '../helpers.js'
+import {relErr, smallBrown, tmpDir, trainedSource, useCpu} from '../helpers.js'
 
 const native = loadNative().addon !== null
 const SMALL = modelConfig({vocab_size: 64, n_positions: 8, n_layer: 2, d_model: 16, n_head: 2, d_ffn: 32})
@@ -109,8 +108,7 @@ describe('ligo grow learns the operator the previous path learned', () => {
   let source: string
   beforeAll(async () => {
     data = await smallBrown()
-    source = path.join(tmpDir(), 'small')
-    await train({config: tinyRun({steps: 10, batch: 4, lr: 0.01}), dataDir: data, outDir: source})
+    source = await trainedSource(data, {steps: 10, batch: 4, lr: 0.01})
   })
 
   it('same operator after a few steps, tied µP-free GPT-2, full width', async () => {
